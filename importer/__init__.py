@@ -1,0 +1,1 @@
+"""wedocod-importer: bulk-import order exports into WedoCOD leads."""

@@ -1,0 +1,178 @@
+"""Typed values passed between the pipeline's stages (no DataFrame past grouping)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+#: The lead fields we map source columns onto, in the order of the API docs.
+LEAD_FIELDS = ("full_name", "phone", "city", "area", "address")
+#: The product fields of one line item. ``product_name`` only helps find a SKU in a catalog.
+PRODUCT_FIELDS = ("sku", "product_name", "quantity", "total", "unit_price")
+#: Every canonical column a mapping can fill, besides custom data columns.
+CANONICAL_FIELDS = ("order_key", *LEAD_FIELDS, *PRODUCT_FIELDS)
+#: Canonical columns holding custom data are named with this prefix + the entry's key.
+CUSTOM_PREFIX = "data:"
+#: The custom data entry that carries our import key to the server.
+IMPORT_ID_KEY = "import_id"
+
+
+class Outcome(StrEnum):
+    """What became of a source row; the report's ``Outcome`` column."""
+
+    CREATED = "created"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    QUEUED = "queued"
+    UNCERTAIN = "uncertain"
+    VALID = "valid"
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem with the input, found by us or by the server.
+
+    ``row`` is the source row number as the user sees it (None: the whole file);
+    ``column`` is the source column's header as written in the file (None: the whole row).
+    ``code`` is stable (scripts may rely on it); ``message`` is for people.
+    """
+
+    row: int | None
+    column: str | None
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column:
+            where.append(f"column '{self.column}'")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    sku: str
+    quantity: int
+    total: float
+
+    def payload(self) -> dict[str, Any]:
+        total: float | int = int(self.total) if float(self.total).is_integer() else self.total
+        return {"sku": self.sku, "quantity": self.quantity, "total": total}
+
+
+@dataclass(frozen=True, slots=True)
+class CustomEntry:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """One order, ready to send: the lead fields, its products and custom data.
+
+    ``key`` is the import key (source order id, else a content hash); it is sent as the
+    custom entry ``import_id`` so the lead can be found on the server again.
+    ``rows`` are the source rows the lead was built from, in source order.
+    """
+
+    key: str
+    rows: tuple[int, ...]
+    full_name: str
+    phone: str
+    city: str
+    address: str
+    area: str | None
+    products: tuple[Product, ...]
+    data: tuple[CustomEntry, ...] = ()
+
+    def payload(self) -> dict[str, Any]:
+        """The lead as one item of ``POST /leads``'s ``data`` array, ``import_id`` included."""
+        item: dict[str, Any] = {
+            "full_name": self.full_name,
+            "phone": self.phone,
+            "city": self.city,
+            "address": self.address,
+        }
+        if self.area:
+            item["area"] = self.area
+        item["products"] = [p.payload() for p in self.products]
+        entries = [{"key": IMPORT_ID_KEY, "value": self.key}]
+        entries.extend({"key": e.key, "value": e.value} for e in self.data)
+        item["data"] = entries
+        return item
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """A server-side (422) complaint about one field of one lead.
+
+    ``field`` is the path inside the lead, e.g. ``phone`` or ``products.1.sku``.
+    """
+
+    field: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadOutcome:
+    """What became of one lead after upload (or lookup)."""
+
+    key: str
+    outcome: Outcome
+    ref: str | None = None
+    errors: tuple[FieldError, ...] = ()
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """One line of the report: a source row, what became of it, and why."""
+
+    row: int
+    outcome: Outcome
+    ref: str | None = None
+    errors: tuple[Issue, ...] = ()
+    #: Source column headers whose cells are at fault (highlighted in the report).
+    columns: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Counts for the ``--json`` summary and the report's Summary sheet (leads, but ``rows``)."""
+
+    file: str
+    rows: int
+    leads: int
+    created: int = 0
+    skipped: int = 0
+    invalid: int = 0
+    rejected: int = 0
+    failed: int = 0
+    queued: int = 0
+    uncertain: int = 0
+    valid: int = 0
+    report: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "file": self.file,
+            "rows": self.rows,
+            "leads": self.leads,
+            "created": self.created,
+            "skipped": self.skipped,
+            "invalid": self.invalid,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "queued": self.queued,
+            "uncertain": self.uncertain,
+        }
+        if self.valid:
+            out["valid"] = self.valid
+        out["report"] = self.report
+        return out

@@ -1,0 +1,1 @@
+"""Pandera schemas mirroring the Leads API field rules."""
