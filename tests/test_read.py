@@ -63,7 +63,11 @@ def test_uppercase_french_in_cp1252_is_not_taken_for_arabic(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_each_delimiter(tmp_path: Path, delimiter: str) -> None:
-    lines = [["Name", "Address", "Price"], ["Ali", '"12, rue X; bloc|3"', "299,5"], ["Bo", "", "1"]]
+    lines = [
+        ["Name", "Address", "Price"],
+        ["Ali", '"12, rue X; bloc|3"', '"299,5"'],
+        ["Bo", "", "1"],
+    ]
     text = "\n".join(delimiter.join(r) for r in lines) + "\n"
     table = read_table(write(tmp_path / "d.txt", text))
     assert table.delimiter == delimiter
