@@ -1,0 +1,395 @@
+"""Turn mapped text into what the API wants: phones, money, quantities and tidy text."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol, SupportsIndex, TypeVar
+
+import pandas as pd
+import phonenumbers
+
+from importer.model import CUSTOM_PREFIX, Issue
+
+__all__ = [
+    "NormalizeOptions",
+    "PhoneFormat",
+    "clean_custom_column",
+    "clean_text_column",
+    "normalize_lines",
+    "normalize_phone_column",
+    "parse_money_column",
+    "parse_quantity_column",
+]
+
+PhoneFormat = Literal["national", "e164", "raw"]
+
+TEXT_FIELDS = ("order_key", "full_name", "city", "area", "address", "sku", "product_name")
+MONEY_FIELDS = ("total", "unit_price")
+ISSUE_ORDER = {"invalid_phone": 0, "invalid_quantity": 1, "invalid_number": 2}
+
+#: Arabic-Indic (U+0660..) and Persian (U+06F0..) digits, plus the Arabic decimal and
+#: thousands signs, as ASCII.
+EASTERN_DIGITS = str.maketrans(
+    "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬",
+    "01234567890123456789.,",
+)
+HAS_EASTERN_DIGIT = r"[\x{0660}-\x{066C}\x{06F0}-\x{06F9}]"
+#: Spaces people and spreadsheets put in values: NBSP, narrow NBSP, thin and figure spaces.
+SPACES = r"\s\x{00A0}\x{202F}\x{2009}\x{2007}\x{3000}"
+#: Invisible characters: zero-width space/joiner/non-joiner, word joiner, BOM, bidi marks.
+INVISIBLE = r"[\x{200B}-\x{200F}\x{2060}\x{FEFF}\x{061C}\x{202A}-\x{202E}\x{2066}-\x{2069}]"
+
+
+class _MappedLike(Protocol):
+    """The shape of ``importer.mapping.MappedTable`` this stage relies on."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def frame(self) -> pd.DataFrame: ...
+
+    @property
+    def columns(self) -> dict[str, str]: ...
+
+
+MappedT = TypeVar("MappedT", bound=_MappedLike)
+
+
+@dataclass(frozen=True)
+class NormalizeOptions:
+    """How to write phones: ``national`` (0612345678), ``e164`` (+212612345678) or ``raw``."""
+
+    phone_format: PhoneFormat = "national"
+    region: str = "MA"
+
+
+def normalize_lines(mapped: MappedT, options: NormalizeOptions) -> tuple[MappedT, list[Issue]]:
+    """Normalise every canonical column; return the new table and one issue per bad cell.
+
+    A bad cell is emptied ("" for text, NA for numbers) so that validation does not report
+    it again as missing. ``total`` is filled from ``unit_price`` x ``quantity`` where the
+    total is empty and a unit price is given, rounded to 2 decimals.
+    """
+    frame = mapped.frame.copy()
+    issues: list[Issue] = []
+
+    def where(field: str) -> str:
+        return mapped.columns.get(field, field)
+
+    for field in TEXT_FIELDS:
+        if field in frame.columns:
+            frame[field] = clean_text_column(frame[field])
+    for column in frame.columns:
+        if isinstance(column, str) and column.startswith(CUSTOM_PREFIX):
+            frame[column] = clean_custom_column(frame[column])
+
+    if "phone" in frame.columns:
+        original = frame["phone"]
+        phones, bad = normalize_phone_column(original, options.phone_format, options.region)
+        issues += _issues(
+            original, bad, where("phone"), "invalid_phone", lambda v: _phone_problem(v, options)
+        )
+        frame["phone"] = phones
+
+    if "quantity" in frame.columns:
+        original = frame["quantity"]
+        quantities, bad = parse_quantity_column(original)
+        issues += _issues(
+            original,
+            bad,
+            where("quantity"),
+            "invalid_quantity",
+            lambda v: f"'{v}' is not a whole number of items",
+        )
+        frame["quantity"] = quantities
+
+    for field in MONEY_FIELDS:
+        if field in frame.columns:
+            original = frame[field]
+            amounts, bad = parse_money_column(original)
+            issues += _issues(
+                original,
+                bad,
+                where(field),
+                "invalid_number",
+                lambda v: f"'{v}' is not an amount of money (write it like 1299.50 or 1 299,50)",
+            )
+            frame[field] = amounts
+
+    if "unit_price" in frame.columns and "quantity" in frame.columns:
+        computed = (frame["unit_price"] * frame["quantity"].astype("Float64")).round(2)
+        if "total" in frame.columns:
+            frame["total"] = frame["total"].fillna(computed)
+        else:
+            frame["total"] = computed
+
+    # Issues in reading order: by row, then in the order of the canonical columns.
+    issues.sort(key=lambda i: (i.row if i.row is not None else -1, ISSUE_ORDER.get(i.code, 9)))
+    return dataclasses.replace(mapped, frame=frame), issues
+
+
+def _issues(
+    original: pd.Series,
+    bad: pd.Series,
+    column: str,
+    code: str,
+    message: Callable[[str], str],
+) -> list[Issue]:
+    """One issue per bad cell; the loop runs over bad cells only."""
+    if not bad.any():
+        return []
+    rows = original.index[bad.to_numpy(dtype=bool)]
+    values = original[bad.to_numpy(dtype=bool)].tolist()
+    return [
+        Issue(_row_number(row), column, code, message(str(value)))
+        for row, value in zip(rows, values, strict=True)
+    ]
+
+
+def _row_number(row: Hashable) -> int | None:
+    return int(row) if isinstance(row, SupportsIndex) else None
+
+
+# --- text ----------------------------------------------------------------------------------
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """The column as pandas' text dtype with "" for missing."""
+    return values.astype("str").fillna("")
+
+
+def _eastern_to_ascii(text: pd.Series) -> pd.Series:
+    """Arabic-Indic digits to ASCII, touching only the cells that have some (it is slow)."""
+    has = text.str.contains(HAS_EASTERN_DIGIT, regex=True)
+    if not has.any():
+        return text
+    text = text.copy()
+    text[has] = [v.translate(EASTERN_DIGITS) for v in text[has].tolist()]
+    return text
+
+
+def clean_text_column(values: pd.Series) -> pd.Series:
+    """Trim, collapse inner whitespace (newlines, NBSP) to one space, NFC, drop invisibles."""
+    text = _as_text(values)
+    text = text.str.normalize("NFC")
+    text = text.str.replace(INVISIBLE, "", regex=True)
+    text = text.str.replace(f"[{SPACES}]+", " ", regex=True)
+    return text.str.strip()
+
+
+def clean_custom_column(values: pd.Series) -> pd.Series:
+    """Custom data keeps its line breaks (Shopify's Note Attributes are one fact a line)."""
+    text = _as_text(values)
+    text = text.str.normalize("NFC")
+    text = text.str.replace(INVISIBLE, "", regex=True)
+    text = text.str.replace("\r\n", "\n", regex=False)
+    text = text.str.replace(r"[ \t\x{00A0}\x{202F}]+\n", "\n", regex=True)
+    return text.str.strip()
+
+
+# --- phones --------------------------------------------------------------------------------
+
+
+def _ma_number_pattern() -> str:
+    """Every assigned Moroccan number range, from libphonenumber's own metadata."""
+    meta = phonenumbers.PhoneMetadata.metadata_for_region("MA")
+    kinds = ("fixed_line", "mobile", "voip", "toll_free", "premium_rate", "uan", "pager")
+    parts = [
+        f"(?:{getattr(meta, k).national_number_pattern})"
+        for k in kinds
+        if getattr(meta, k) is not None and getattr(meta, k).national_number_pattern
+    ]
+    return "|".join(parts)
+
+
+MA_NUMBER = _ma_number_pattern()
+#: What spreadsheets wrap around a phone: ="…" formulas, a leading apostrophe, "tel:".
+WRAPPERS = [
+    (r'^="(.*)"$', r"\1"),
+    (r"^[\x{0027}\x{2018}\x{2019}`]+", ""),
+    (r"^(?i:tel:?|t[ée]l[ée]phone:?|phone:?)\s*", ""),
+    (r"^(\+?\d+)\.0+$", r"\1"),  # a number that went through a float: 612345678.0
+]
+#: A common Moroccan shape once separators are gone; group 1 is the 9-digit national number.
+MA_SHAPE = r"^(?:(?:\+|00)2120?|2120?|0)?([5-8]\d{8})$"
+SEPARATORS = rf"[{SPACES}\-.()\x{{2010}}-\x{{2015}}]"
+SCIENTIFIC = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+LETTERS = re.compile(r"\([^)]*\)|[^\W\d_]+")
+
+
+def _strip_spreadsheet_junk(values: pd.Series) -> pd.Series:
+    text = _eastern_to_ascii(_as_text(values).str.replace(INVISIBLE, "", regex=True))
+    text = text.str.strip()
+    for pattern, replacement in WRAPPERS:
+        text = text.str.replace(pattern, replacement, regex=True)
+    return text.str.strip()
+
+
+def normalize_phone_column(
+    values: pd.Series, fmt: PhoneFormat = "national", region: str = "MA"
+) -> tuple[pd.Series, pd.Series]:
+    """Normalise phones; return (text, mask of non-empty values that are not phones).
+
+    ``national`` writes Moroccan numbers as 10 digits (0612345678) and foreign numbers in
+    E.164 (+33612345678): a foreign number's national form (06 12 34 56 78 for France) would be
+    dialled as a Moroccan one. ``e164`` writes +212612345678; ``raw`` only strips spreadsheet
+    junk and reports nothing. A 9-digit number starting 5-8 has lost its leading 0 (Excel) and
+    gets it back. In a cell holding several numbers, the first valid one is kept.
+    Common Moroccan shapes are handled on the whole column at once; only the other distinct
+    values go through libphonenumber, once each.
+    """
+    text = _strip_spreadsheet_junk(values)
+    empty = text == ""
+    if fmt == "raw":
+        return text, pd.Series(False, index=values.index, dtype=bool)
+    result = pd.Series("", index=values.index, dtype="str")
+    done = empty.copy()
+    if region.upper() == "MA":
+        compact = text.str.replace(SEPARATORS, "", regex=True)
+        national = compact.str.extract(MA_SHAPE, expand=False).fillna("")
+        fast = national.str.fullmatch(MA_NUMBER) & ~empty
+        prefix = "0" if fmt == "national" else "+212"
+        result[fast] = prefix + national[fast]
+        done |= fast
+    bad = pd.Series(False, index=values.index, dtype=bool)
+    rest = ~done
+    if rest.any():
+        leftovers = text[rest]
+        cache = {v: _parse_phone(v, fmt, region) for v in leftovers.unique().tolist()}
+        parsed = leftovers.map(cache)
+        result[rest] = parsed.fillna("")
+        bad[rest] = parsed.isna()
+    return result, bad
+
+
+def _format(number: phonenumbers.PhoneNumber, fmt: PhoneFormat, region: str) -> str:
+    e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if fmt == "national" and phonenumbers.region_code_for_number(number) == region.upper():
+        national: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return re.sub(r"[^\d+]", "", national)
+    return e164
+
+
+def _parse_one(candidate: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def _parse_phone(value: str, fmt: PhoneFormat, region: str) -> str | None:
+    """One distinct leftover value -> formatted phone, or None when it is not a phone."""
+    if SCIENTIFIC.match(value.replace(" ", "")):
+        return None
+    cleaned = LETTERS.sub(" ", value).strip(" :,;/-")
+    digits = re.sub(r"\D", "", cleaned)
+    if region.upper() == "MA" and re.fullmatch(r"[5-8]\d{8}", digits) and "+" not in cleaned:
+        cleaned = "0" + digits  # the leading zero lost to a number-formatted cell
+    number = _parse_one(cleaned, region)
+    if number is None:
+        # Several numbers in one cell ("0612345678 / 0698765432"): keep the first valid one.
+        for match in phonenumbers.PhoneNumberMatcher(cleaned, region):
+            if phonenumbers.is_valid_number(match.number):
+                number = match.number
+                break
+    return None if number is None else _format(number, fmt, region)
+
+
+def _phone_problem(value: str, options: NormalizeOptions) -> str:
+    compact = re.sub(r"\s", "", value)
+    if SCIENTIFIC.match(compact.lstrip("'")):
+        return (
+            f"'{value}' is a phone number that Excel turned into scientific notation and "
+            "the last digits are lost; format the column as Text in Excel and type it again"
+        )
+    digits = re.sub(r"\D", "", value.translate(EASTERN_DIGITS))
+    if options.region.upper() == "MA" and digits and len(digits) < 9:
+        return (
+            f"'{value}' is too short for a phone number ({len(digits)} digits; 0612345678 has 10)"
+        )
+    return f"'{value}' is not a valid phone number (expected e.g. 0612345678 or +212612345678)"
+
+
+# --- money and quantities ------------------------------------------------------------------
+
+CURRENCY = r"(?i:mad|dhs?|dirhams?|د\.م\.?|درهم|dh\.?)"
+PLAIN_AMOUNT = r"[+-]?\d+(?:\.\d+)?"
+
+
+def _strip_money_text(values: pd.Series) -> pd.Series:
+    text = _eastern_to_ascii(_as_text(values).str.replace(INVISIBLE, "", regex=True))
+    text = text.str.replace(CURRENCY, "", regex=True)
+    return text.str.replace(rf"[{SPACES}\x{{0027}}\x{{2019}}]", "", regex=True)
+
+
+def parse_money_column(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Amounts as Float64 (NA when empty or bad) and a mask of non-empty unparseable values.
+
+    Both "1.299,50" and "1,299.50" are 1299.5: with both separators, the last one is the
+    decimal mark. With one kind only, it is a thousands separator when it repeats ("1.234.567")
+    or when exactly three digits follow it after a non-zero integer part of 1-3 digits
+    ("1,234" and "1.500" are 1234 and 1500: prices in dirhams have two decimals, never three);
+    otherwise it is the decimal mark ("299,5", "0.125").
+    """
+    text = _strip_money_text(values)
+    empty = text == ""
+    plain = text.str.fullmatch(PLAIN_AMOUNT)
+    thousands_like = text.str.fullmatch(r"[+-]?[1-9]\d{0,2}\.\d{3}")
+    fast = plain & ~thousands_like
+    amounts = pd.Series(pd.NA, index=values.index, dtype="Float64")
+    amounts[fast] = pd.to_numeric(text[fast]).astype("Float64")
+    rest = ~(fast | empty)
+    if rest.any():
+        leftovers = text[rest]
+        cache = {v: _parse_amount(v) for v in leftovers.unique().tolist()}
+        parsed = leftovers.map(cache)
+        amounts[rest] = parsed.astype("Float64")
+    bad = (amounts.isna() & ~empty).astype(bool)
+    return amounts, bad
+
+
+def _parse_amount(text: str) -> float | None:
+    match = re.fullmatch(r"([+-]?)([\d.,]+)", text)
+    if match is None:
+        return None
+    sign, body = match.groups()
+    if not body[0].isdigit() or not body[-1].isdigit():
+        return None
+    dots, commas = body.count("."), body.count(",")
+    if dots and commas:
+        decimal = "." if body.rfind(".") > body.rfind(",") else ","
+        thousands = "," if decimal == "." else "."
+        whole, _, fraction = body.rpartition(decimal)
+        if thousands in fraction:
+            return None
+        if not re.fullmatch(rf"\d{{1,3}}(?:\{thousands}\d{{3}})*", whole):
+            return None
+        return float(sign + whole.replace(thousands, "") + "." + fraction)
+    mark = "." if dots else "," if commas else ""
+    if not mark:
+        return float(sign + body)
+    count = dots or commas
+    if count > 1 or re.fullmatch(rf"[1-9]\d{{0,2}}\{mark}\d{{3}}", body):
+        if not re.fullmatch(rf"\d{{1,3}}(?:\{mark}\d{{3}})+", body):
+            return None
+        return float(sign + body.replace(mark, ""))
+    return float(sign + body.replace(mark, "."))
+
+
+def parse_quantity_column(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers as Int64 ("2", "2.0", "2,0", " 3 "); NA and flagged when not whole.
+
+    0 and negative numbers are parsed: whether they are allowed is the schema's business.
+    """
+    text = _eastern_to_ascii(_as_text(values)).str.replace(f"[{SPACES}]", "", regex=True)
+    empty = text == ""
+    whole = text.str.replace(r"^([+-]?\d+)[.,]0*$", r"\1", regex=True)
+    ok = whole.str.fullmatch(r"[+-]?\d{1,9}")
+    quantities = pd.Series(pd.NA, index=values.index, dtype="Int64")
+    quantities[ok] = pd.to_numeric(whole[ok]).astype("Int64")
+    bad = (~ok & ~empty).astype(bool)
+    return quantities, bad
