@@ -1,0 +1,491 @@
+"""Write the import report (XLSX or CSV): every source row, what became of it, and why."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import os
+import re
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+import xlsxwriter
+
+from importer.model import Issue, Outcome, RowOutcome, Summary
+from importer.read import Table
+
+__all__ = [
+    "COMMENT_LIMIT",
+    "REPORT_COLUMNS",
+    "REPORT_SHEET",
+    "SUMMARY_SHEET",
+    "ReportContents",
+    "csv_cell",
+    "default_report_path",
+    "read_report",
+    "text_from_csv_cell",
+    "write_report",
+    "write_rows",
+]
+
+#: The columns the report puts before the original ones. A report fed back in carries them:
+#: the mapping must ignore these names (and write_report replaces them, see `_original_columns`).
+REPORT_COLUMNS = ("Row", "Outcome", "Lead ref", "Errors")
+REPORT_SHEET = "Report"
+SUMMARY_SHEET = "Summary"
+#: Faulty rows whose cells carry a comment. Past it cells are still red, but thousands of
+#: comments make Excel crawl and the file balloon; the Errors column always has the full text.
+COMMENT_LIMIT = 10_000
+#: A comment longer than this is cut (Excel's own limit is 32,767 characters).
+COMMENT_CHARS = 2_000
+#: Excel's sheet size (header row included).
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_COLUMNS = 16_384
+#: Column widths (in characters) stay within these bounds; only the first rows are measured.
+MIN_WIDTH, MAX_WIDTH, MAX_ERRORS_WIDTH = 6, 50, 80
+WIDTH_SAMPLE_ROWS = 500
+
+#: Spreadsheets start a formula (or a DDE call) at these characters; full-width forms
+#: included because some Excel input locales accept them as the ASCII ones.
+FORMULA_STARTS = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
+#: A CSV cell is escaped when it starts with a formula character, after any quotes already
+#: there (so that escaping stays reversible: see `text_from_csv_cell`).
+# (spelled with escapes both Python's re and pyarrow's RE2 accept: pandas uses either)
+_CSV_STARTS = "[=+\\-@\\t\\r\uff1d\uff0b\uff0d\uff20]"
+_CSV_RISKY = re.compile(f"^'*{_CSV_STARTS}")
+#: ... unless it is one plain number ("-5", "+212612345678", "-0,5") or a lone sign (Shopify
+#: writes "-" for no zip code): a spreadsheet reads that as a number or as text, never as a
+#: formula, and prefixing would change amounts and phones on their way back in.
+_CSV_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d+)?)?$")
+_CSV_ESCAPED = re.compile(f"^'+{_CSV_STARTS}")
+
+#: Text colour and fill per outcome, Excel's own "Good", "Neutral" and "Bad" styles.
+_GREEN = {"bg_color": "#C6EFCE", "font_color": "#006100"}
+_GREY = {"bg_color": "#E7E6E6", "font_color": "#3A3838"}
+_RED = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
+_AMBER = {"bg_color": "#FFEB9C", "font_color": "#9C5700"}
+OUTCOME_COLOURS: Mapping[Outcome, Mapping[str, str]] = {
+    Outcome.CREATED: _GREEN,
+    Outcome.VALID: _GREEN,
+    Outcome.SKIPPED: _GREY,
+    Outcome.INVALID: _RED,
+    Outcome.REJECTED: _RED,
+    Outcome.FAILED: _RED,
+    Outcome.QUEUED: _AMBER,
+    Outcome.UNCERTAIN: _AMBER,
+}
+ERROR_FILL = _RED
+
+#: The Summary sheet's legend: what each outcome means and what to do about it.
+LEGEND: Mapping[Outcome, str] = {
+    Outcome.CREATED: "Created on WedoCOD now; its reference is in 'Lead ref'. Nothing to do.",
+    Outcome.SKIPPED: "Already imported (an earlier run or an overlapping export); 'Lead ref' is "
+    "the lead created then. Nothing to do: it is never created twice.",
+    Outcome.INVALID: "Our checks found a problem, nothing was sent. The red cells and 'Errors' "
+    "say what; fix them and import this report again (done rows are skipped).",
+    Outcome.REJECTED: "The server refused the lead (its field rules). Fix the red cells and "
+    "import this report again.",
+    Outcome.FAILED: "The server failed the lead, or the retries ran out. Import the file again "
+    "later: nothing already created is sent twice.",
+    Outcome.QUEUED: "Accepted by the server for background processing; the reference is not "
+    "known yet. Run `wedocod reconcile` later (or import again) to learn it.",
+    Outcome.UNCERTAIN: "Sent, but the answer was lost, and the lead could not be found yet. Run "
+    "`wedocod reconcile` (it looks the lead up, never re-sends blindly), then import again.",
+    Outcome.VALID: "Dry run (`wedocod check`): the row passed every check; nothing was sent.",
+}
+
+
+def default_report_path(input: Path) -> Path:
+    """Where the report goes when no path is given: ``<dir>/<stem>.report.xlsx``."""
+    return input.parent / f"{input.stem}.report.xlsx"
+
+
+def write_report(
+    path: Path, table: Table, outcomes: Sequence[RowOutcome], summary: Summary
+) -> Path:
+    """Write the report for `table` to `path` (``.xlsx`` or ``.csv``), atomically.
+
+    Raises ValueError when the suffix is neither, when an outcome is missing for a row of
+    the table (or names a row it does not have), or when an XLSX cannot hold the table.
+    """
+    path = Path(path)
+    kind = _report_kind(path)
+    frame = _original_columns(table.frame)
+    ordered = _outcomes_in_source_order(frame.index, outcomes)
+    if kind == "xlsx":
+        if len(frame) + 1 > EXCEL_MAX_ROWS or len(frame.columns) + 4 > EXCEL_MAX_COLUMNS:
+            raise ValueError(
+                f"{path}: {len(frame):,} rows x {len(frame.columns) + 4} columns do not fit in "
+                f"an Excel sheet ({EXCEL_MAX_ROWS - 1:,} rows, {EXCEL_MAX_COLUMNS:,} columns); "
+                "write the report as .csv instead"
+            )
+        _write_atomically(path, lambda tmp: _write_xlsx(tmp, table, frame, ordered, summary))
+    else:
+        _write_atomically(path, lambda tmp: _write_csv(tmp, frame, ordered))
+    return path
+
+
+def write_rows(path: Path, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
+    """Write plain text rows under `columns` to ``.xlsx`` or ``.csv``, formula-safe.
+
+    For exports that are not a report (e.g. ``wedocod export``). Returns the number of rows.
+    """
+    path = Path(path)
+    kind = _report_kind(path)
+    count = 0
+
+    def write_xlsx(tmp: Path) -> None:
+        nonlocal count
+        book = _workbook(tmp)
+        sheet = book.add_worksheet("Leads")
+        bold = book.add_format({"bold": True})
+        for col, name in enumerate(columns):
+            sheet.write_string(0, col, name, bold)
+            sheet.set_column(col, col, max(MIN_WIDTH, min(MAX_WIDTH, len(name) + 4)))
+        for count, row in enumerate(rows, start=1):
+            if count >= EXCEL_MAX_ROWS:
+                raise ValueError(f"{path}: too many rows for an Excel sheet; use .csv")
+            for col, value in enumerate(row):
+                if value:
+                    sheet.write_string(count, col, str(value))
+        sheet.freeze_panes(1, 0)
+        if columns:
+            sheet.autofilter(0, 0, max(count, 1), len(columns) - 1)
+        book.close()
+
+    def write_csv(tmp: Path) -> None:
+        nonlocal count
+        with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow([csv_cell(c) for c in columns])
+            for count, row in enumerate(rows, start=1):  # noqa: B007 - the count is the result
+                writer.writerow([csv_cell(str(v)) for v in row])
+
+    _write_atomically(path, write_xlsx if kind == "xlsx" else write_csv)
+    return count
+
+
+def csv_cell(value: str) -> str:
+    """The cell as written to a CSV report: a leading ``'`` where a spreadsheet would see a
+    formula (OWASP's CSV-injection advice), plain numbers left alone."""
+    if _CSV_RISKY.match(value) and not _CSV_PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def text_from_csv_cell(value: str) -> str:
+    """Undo `csv_cell`: ``text_from_csv_cell(csv_cell(v)) == v`` for every string."""
+    return value[1:] if _CSV_ESCAPED.match(value) else value
+
+
+@dataclass(frozen=True)
+class ReportContents:
+    """A report read back as text: the header, the rows and (XLSX only) the Summary sheet."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    summary: dict[str, str] = field(default_factory=dict)
+
+
+def read_report(path: Path) -> ReportContents:
+    """Read a report written by `write_report` back as text (for tests and tooling).
+
+    Numbers (the ``Row`` column, Summary counts) come back as their digits; empty cells as
+    ""; CSV cells escaped by `csv_cell` come back as they were.
+    """
+    path = Path(path)
+    if _report_kind(path) == "csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            lines = [[text_from_csv_cell(v) for v in line] for line in csv.reader(handle)]
+        return ReportContents(tuple(lines[0]), tuple(tuple(line) for line in lines[1:]))
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        lines = [[_cell_text(v) for v in row] for row in book[REPORT_SHEET].values]
+        summary: dict[str, str] = {}
+        if SUMMARY_SHEET in book.sheetnames:
+            # the facts block: label / value lines under the title, up to the first blank line
+            for row in list(book[SUMMARY_SHEET].values)[2:]:
+                if not row or row[0] is None:
+                    break
+                summary[_cell_text(row[0])] = _cell_text(row[1]) if len(row) > 1 else ""
+    finally:
+        book.close()
+    width = len(lines[0]) if lines else 0
+    padded = tuple(tuple(line + [""] * (width - len(line))) for line in lines[1:])
+    return ReportContents(tuple(lines[0]), padded, summary)
+
+
+# --- shared --------------------------------------------------------------------------------
+
+
+def _report_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        return "xlsx"
+    if suffix == ".csv":
+        return "csv"
+    raise ValueError(f"{path}: a report is written as .xlsx or .csv, not {suffix or 'no suffix'!r}")
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file beside `path`, so a crash never leaves half a report."""
+    # a fresh name, created by the writer itself: the report gets the usual (umask) mode
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _original_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The source columns as text, minus an earlier report's own columns.
+
+    A report fixed in Excel and imported again carries Row/Outcome/Lead ref/Errors from the
+    last run; they are replaced, not repeated. Only when all four are there: a seller's own
+    column named "Row" stays.
+    """
+    if all(name in frame.columns for name in REPORT_COLUMNS):
+        frame = frame.drop(columns=list(REPORT_COLUMNS))
+    if frame.isna().to_numpy().any():
+        frame = frame.fillna("")
+    return frame
+
+
+def _outcomes_in_source_order(index: pd.Index, outcomes: Sequence[RowOutcome]) -> list[RowOutcome]:
+    by_row: dict[int, RowOutcome] = {}
+    for outcome in outcomes:
+        if outcome.row in by_row:
+            raise ValueError(f"two outcomes for source row {outcome.row}")
+        by_row[outcome.row] = outcome
+    rows = index.tolist()
+    missing = [row for row in rows if row not in by_row]
+    if missing:
+        shown = ", ".join(str(r) for r in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise ValueError(f"no outcome for {len(missing)} source row(s): {shown}")
+    if len(by_row) != len(rows):
+        extra = sorted(set(by_row) - set(rows))[:10]
+        raise ValueError(f"outcomes for rows the table does not have: {extra}")
+    return [by_row[row] for row in rows]
+
+
+def _errors_text(issues: Sequence[Issue]) -> str:
+    """One line per issue, "<column>: <message>" (the row is in the Row column already)."""
+    return "\n".join(f"{i.column}: {i.message}" if i.column else i.message for i in issues)
+
+
+def _is_about(issue: Issue, header: str) -> bool:
+    # an issue's column may name several joined source headers ("First name + Last name")
+    if not issue.column:
+        return False
+    return issue.column == header or header in (p.strip() for p in issue.column.split(" + "))
+
+
+def _text(values: Iterable[Any]) -> list[str]:
+    return [v if isinstance(v, str) else str(v) for v in values]
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+
+def _write_csv(tmp: Path, frame: pd.DataFrame, ordered: Sequence[RowOutcome]) -> None:
+    """Vectorised: one frame, escaped column by column, written by pandas."""
+    index = frame.index
+    # positional keys: a source header may repeat a report column's name
+    columns: dict[int, pd.Series] = {
+        0: pd.Series([o.row for o in ordered], index=index),
+        1: pd.Series([o.outcome.value for o in ordered], index=index, dtype="str"),
+        2: _csv_column(pd.Series([o.ref or "" for o in ordered], index=index, dtype="str")),
+        3: _csv_column(
+            pd.Series([_errors_text(o.errors) for o in ordered], index=index, dtype="str")
+        ),
+    }
+    for i in range(len(frame.columns)):
+        columns[len(REPORT_COLUMNS) + i] = _csv_column(frame.iloc[:, i])
+    whole = pd.DataFrame(columns)
+    whole.columns = pd.Index([*REPORT_COLUMNS, *(csv_cell(str(c)) for c in frame.columns)])
+    whole.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+
+
+def _csv_column(column: pd.Series) -> pd.Series:
+    text = column if pd.api.types.is_string_dtype(column) else column.astype(str)
+    risky = text.str.match(_CSV_RISKY.pattern) & ~text.str.match(_CSV_PLAIN_NUMBER.pattern)
+    if not risky.any():
+        return text
+    return text.where(~risky, "'" + text)
+
+
+# --- XLSX ----------------------------------------------------------------------------------
+
+
+def _workbook(path: Path) -> Any:
+    return xlsxwriter.Workbook(
+        str(path),
+        {
+            # rows stream to disk as they are written: a big report does not sit in memory
+            "constant_memory": True,
+            # belt and braces: we only call write_string, but these keep write() from ever
+            # turning text into a formula, a link or a number
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+
+
+def _write_xlsx(
+    tmp: Path, table: Table, frame: pd.DataFrame, ordered: Sequence[RowOutcome], summary: Summary
+) -> None:
+    book = _workbook(tmp)
+    report = book.add_worksheet(REPORT_SHEET)  # first: the reader takes the first sheet
+    summary_sheet = book.add_worksheet(SUMMARY_SHEET)
+    _write_report_sheet(book, report, frame, ordered)
+    _write_summary_sheet(book, summary_sheet, table, ordered, summary)
+    book.close()
+
+
+def _write_report_sheet(
+    book: Any, sheet: Any, frame: pd.DataFrame, ordered: Sequence[RowOutcome]
+) -> None:
+    headers = _text(frame.columns)
+    columns = [_text(frame.iloc[:, i].tolist()) for i in range(len(headers))]
+    bold = book.add_format({"bold": True, "bottom": 1, "bg_color": "#F2F2F2"})
+    error = book.add_format(dict(ERROR_FILL))
+    by_outcome = {o: book.add_format(dict(colour)) for o, colour in OUTCOME_COLOURS.items()}
+    first = len(REPORT_COLUMNS)
+    position = {h: first + i for i, h in enumerate(headers)}
+
+    # widths, then the frozen, filterable header: all before any row (constant_memory)
+    sample = ordered[:WIDTH_SAMPLE_ROWS]
+    sheet.set_column(0, 0, max(5, len(str(ordered[-1].row)) + 3) if ordered else 6)
+    sheet.set_column(1, 1, 11)
+    sheet.set_column(2, 2, _width(["Lead ref", *(o.ref or "" for o in sample)], MAX_WIDTH))
+    sheet.set_column(3, 3, _width(["Errors", *(_errors_text(o.errors) for o in sample)], 80))
+    for i, header in enumerate(headers):
+        sheet.set_column(first + i, first + i, _width([header, *columns[i][:WIDTH_SAMPLE_ROWS]]))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(ordered), 1), first + len(headers) - 1)
+    for col, name in enumerate([*REPORT_COLUMNS, *headers]):
+        sheet.write_string(0, col, name, bold)
+
+    write_string, write_number = sheet.write_string, sheet.write_number
+    commented = 0
+    # zip(*columns) is empty when the source has no column at all: rows must still be written
+    cells: Iterable[tuple[str, ...]] = zip(*columns, strict=True) if columns else repeat(())
+    for line, (outcome, values) in enumerate(zip(ordered, cells, strict=False), start=1):
+        write_number(line, 0, outcome.row)
+        write_string(line, 1, outcome.outcome.value, by_outcome[outcome.outcome])
+        if outcome.ref:
+            write_string(line, 2, outcome.ref)
+        if outcome.errors:
+            write_string(line, 3, _errors_text(outcome.errors), error)
+        # empty cells are not written at all: a blank cell reads back as "" and it keeps
+        # Shopify's mostly-empty continuation rows cheap
+        for col, value in enumerate(values, start=first):
+            if value:
+                write_string(line, col, value)
+        if not outcome.columns:
+            continue
+        comment = commented < COMMENT_LIMIT
+        commented += 1
+        for header in sorted(outcome.columns, key=lambda h: position.get(h, 0)):
+            at = position.get(header)
+            if at is None:  # a canonical name, not a source header: nothing to paint
+                continue
+            value = values[at - first]
+            if value:
+                write_string(line, at, value, error)
+            else:
+                sheet.write_blank(line, at, None, error)
+            if comment:
+                text = _errors_text([i for i in outcome.errors if _is_about(i, header)])
+                text = text or _errors_text(outcome.errors)
+                if text:
+                    sheet.write_comment(line, at, _cut(text, COMMENT_CHARS))
+
+
+def _write_summary_sheet(
+    book: Any,
+    sheet: Any,
+    table: Table,
+    ordered: Sequence[RowOutcome],
+    summary: Summary,
+) -> None:
+    title = book.add_format({"bold": True, "font_size": 14})
+    bold = book.add_format({"bold": True})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    by_outcome = {o: book.add_format(dict(colour)) for o, colour in OUTCOME_COLOURS.items()}
+    sheet.set_column(0, 0, 22)
+    sheet.set_column(1, 1, 40)
+    sheet.set_column(2, 2, 10)
+    sheet.set_column(3, 3, 90)
+
+    sheet.write_string(0, 0, "WedoCOD import report", title)
+    facts: list[tuple[str, str | int | None]] = [
+        ("File", summary.file or str(table.path)),
+        ("Sheet", table.sheet),
+        ("Written at", dt.datetime.now().astimezone().isoformat(timespec="seconds")),
+    ]
+    for key, value in summary.to_dict().items():
+        if key != "file":
+            facts.append((key, value))
+    # the outcomes to_dict leaves out when zero, so that every outcome has its line
+    facts.extend((o.value, 0) for o in Outcome if o.value not in summary.to_dict())
+    line = 2
+    for key, value in facts:
+        sheet.write_string(line, 0, key, bold)
+        if isinstance(value, int):
+            sheet.write_number(line, 1, value)
+        elif value:
+            sheet.write_string(line, 1, str(value))
+        line += 1
+
+    line += 1
+    rows_per_outcome = Counter(o.outcome for o in ordered)
+    for col, name in enumerate(("Outcome", "Leads", "Rows", "What it means / what to do")):
+        sheet.write_string(line, col, name, bold)
+    for outcome in Outcome:
+        line += 1
+        sheet.write_string(line, 0, outcome.value, by_outcome[outcome])
+        sheet.write_number(line, 1, int(getattr(summary, outcome.value)))
+        sheet.write_number(line, 2, rows_per_outcome.get(outcome, 0))
+        sheet.write_string(line, 3, LEGEND[outcome], wrap)
+    line += 2
+    notes = (
+        "Counts are leads (an order of several rows is one lead), except 'rows'.",
+        "Red cells are the ones at fault; hover them for the message "
+        f"(the first {COMMENT_LIMIT:,} faulty rows carry comments; 'Errors' always says it all).",
+        "To fix and retry: correct the cells in the Report sheet, save, and import this file "
+        "again. The Row, Outcome, Lead ref and Errors columns are ignored on the way in.",
+    )
+    for note in notes:
+        sheet.write_string(line, 0, note)
+        line += 1
+
+
+def _width(values: Iterable[str], cap: int = MAX_WIDTH) -> int:
+    longest = max((max(len(part) for part in v.split("\n")) for v in values if v), default=0)
+    # + 3 leaves room for the autofilter's arrow on the header
+    return max(MIN_WIDTH, min(cap, longest + 3))
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
