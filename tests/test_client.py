@@ -251,9 +251,8 @@ def test_html_gateway_error_is_server_error(canned: str) -> None:
 
 
 def test_read_timeout_is_response_lost(canned: str) -> None:
-    with LeadsClient(canned + "/slow", TOKEN, timeout=(2, 0.2)) as c:
-        with pytest.raises(ResponseLost):
-            c.create_leads([lead(1100)])
+    with LeadsClient(canned + "/slow", TOKEN, timeout=(2, 0.2)) as c, pytest.raises(ResponseLost):
+        c.create_leads([lead(1100)])
 
 
 def test_every_error_is_an_api_error() -> None:
