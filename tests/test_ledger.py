@@ -1,0 +1,175 @@
+"""The exactly-once ledger: states, scoping by account, durability, threads, schema."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from importer.ledger import Ledger, LedgerError
+from importer.model import FieldError, Lead, LeadOutcome, Outcome, Product
+
+ACCOUNT = "http://127.0.0.1:1#abcdef123456"
+
+
+def make_lead(key: str, phone: str = "0612345678") -> Lead:
+    return Lead(
+        key=key,
+        rows=(2,),
+        full_name="Ahmed El Fassi",
+        phone=phone,
+        city="Casablanca",
+        address="123 Main Street",
+        area=None,
+        products=(Product("SKU-001", 1, 100.0),),
+    )
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger.open(tmp_path / "deep" / "dir" / "ledger.sqlite3", ACCOUNT)
+
+
+def test_open_creates_dirs_wal_and_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "ledger.sqlite3"
+    Ledger.open(path, ACCOUNT).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    conn.close()
+    Ledger.open(path, ACCOUNT).close()  # opening again migrates nothing, keeps one version row
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    conn.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    Ledger.open(path, ACCOUNT).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO schema_version VALUES (99)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerError, match="newer"):
+        Ledger.open(path, ACCOUNT)
+
+
+def test_not_a_database_is_a_ledger_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(LedgerError):
+        Ledger.open(path, ACCOUNT)
+
+
+def test_default_path_is_in_the_state_dir() -> None:
+    path = Ledger.default_path()
+    assert path.name == "ledger.sqlite3" and "wedocod" in str(path)
+
+
+def test_sending_then_outcomes(ledger: Ledger) -> None:
+    run = ledger.start_run("orders.csv", 3, 3)
+    ledger.record_sending("b1", [make_lead("a"), make_lead("b"), make_lead("c", "0700000000")], run)
+    known = ledger.known(["a", "b", "c", "zzz"])
+    assert set(known) == {"a", "b", "c"}
+    assert known["c"].state == "sending" and known["c"].phone == "0700000000"
+    assert known["a"].batch == "b1" and known["a"].run_id == run and known["a"].sent_at
+    assert known["a"].content and known["a"].in_doubt
+    assert [e.key for e in ledger.in_doubt()] == ["a", "b", "c"]
+
+    ledger.record_outcomes(
+        [
+            LeadOutcome("a", Outcome.CREATED, ref="WDAAAA"),
+            LeadOutcome("b", Outcome.REJECTED, errors=(FieldError("phone", "bad phone"),)),
+            LeadOutcome("c", Outcome.QUEUED),
+        ]
+    )
+    known = ledger.known(["a", "b", "c"])
+    assert (known["a"].state, known["a"].ref) == ("created", "WDAAAA")
+    assert (known["b"].state, known["b"].message) == ("rejected", "phone: bad phone")
+    assert known["c"].state == "queued"
+    assert [e.key for e in ledger.in_doubt()] == ["c"]
+
+
+def test_created_is_final(ledger: Ledger) -> None:
+    ledger.record_sending("b1", [make_lead("a")], None)
+    ledger.record_outcomes([LeadOutcome("a", Outcome.CREATED, ref="R1")])
+    ledger.record_sending("b2", [make_lead("a")], None)  # a bug upstream must not undo it
+    ledger.record_outcomes([LeadOutcome("a", Outcome.FAILED, message="boom")])
+    entry = ledger.known(["a"])["a"]
+    assert (entry.state, entry.ref, entry.batch) == ("created", "R1", "b1")
+
+
+def test_rejected_and_failed_may_be_sent_again(ledger: Ledger) -> None:
+    ledger.record_sending("b1", [make_lead("a"), make_lead("b")], None)
+    ledger.record_outcomes(
+        [LeadOutcome("a", Outcome.REJECTED), LeadOutcome("b", Outcome.FAILED, message="x")]
+    )
+    ledger.record_sending("b2", [make_lead("a"), make_lead("b")], None)
+    assert {e.state for e in ledger.known(["a", "b"]).values()} == {"sending"}
+
+
+def test_unsent_leaves_doubt(ledger: Ledger) -> None:
+    ledger.record_sending("b1", [make_lead("a")], None)
+    ledger.record_unsent(["a"])
+    assert ledger.known(["a"])["a"].state == "unsent"
+    assert ledger.in_doubt() == []
+
+
+def test_scoped_by_account_and_token_never_stored(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    one = Ledger.open(path, ACCOUNT)
+    other = Ledger.open(path, "http://127.0.0.1:1#999999999999")
+    one.record_sending("b1", [make_lead("a")], one.start_run("f.csv", 1, 1))
+    assert other.known(["a"]) == {}
+    assert other.in_doubt() == [] and other.runs() == []
+    assert len(one.runs()) == 1
+    one.close()
+    other.close()
+    assert b"test-token" not in path.read_bytes()
+
+
+def test_runs_are_listed_newest_first(ledger: Ledger) -> None:
+    first = ledger.start_run("a.csv", 10, 5)
+    second = ledger.start_run("b.csv", 4, 2)
+    ledger.finish_run(first, {"created": 5, "rows": 10}, "complete")
+    runs = ledger.runs()
+    assert [r.id for r in runs] == [second, first]
+    assert runs[1].status == "complete" and runs[1].counts == {"created": 5, "rows": 10}
+    assert runs[1].finished_at is not None and runs[0].status == "running"
+    assert runs[1].to_dict()["file"] == "a.csv"
+    assert "a.csv" in runs[1].describe() and "created 5" in runs[1].describe()
+    assert len(ledger.runs(limit=1)) == 1
+
+
+def test_writes_are_durable_for_another_connection(ledger: Ledger, tmp_path: Path) -> None:
+    # what a killed process leaves behind is what another process reads
+    ledger.record_sending("b1", [make_lead("a")], None)
+    again = Ledger.open(ledger.path, ACCOUNT)
+    assert again.known(["a"])["a"].state == "sending"
+    again.close()
+
+
+def test_many_threads_write_at_once(ledger: Ledger) -> None:
+    def work(n: int) -> None:
+        for i in range(20):
+            lead = make_lead(f"t{n}-{i}")
+            ledger.record_sending(f"b{n}-{i}", [lead], None)
+            ledger.record_outcomes([LeadOutcome(lead.key, Outcome.CREATED, ref=f"R{n}-{i}")])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    keys = [f"t{n}-{i}" for n in range(8) for i in range(20)]
+    known = ledger.known(keys)
+    assert len(known) == 160 and {e.state for e in known.values()} == {"created"}
+    assert known["t3-7"].ref == "R3-7"
+
+
+def test_known_handles_more_keys_than_sqlite_parameters(ledger: Ledger) -> None:
+    leads = [make_lead(f"k{i}") for i in range(1200)]
+    ledger.record_sending("big", leads, None)
+    assert len(ledger.known([lead.key for lead in leads])) == 1200
