@@ -182,7 +182,11 @@ class LeadFinder:
         The last lookup is thorough, so leads missing from the answer are not on the server
         (yet). Stops early, without the thorough lookup, when ``halt()`` says so.
         """
-        pause = 0.2
+        # async processing takes a moment: looking at once mostly costs a call for nothing
+        first = min(0.5, max(0.0, deadline - time.monotonic()))
+        if first and not halt():
+            time.sleep(first)
+        pause = 0.5
         while True:
             final = time.monotonic() >= deadline
             found = self.find(wanted, since, thorough=final)
