@@ -92,7 +92,8 @@ def test_sync_batches_create_each_lead_once(tmp_path: Path) -> None:
         assert running.sandbox.stats["POST /leads"] == 4
         assert sum(settled) == 35
         stored = {s["reference"]: s["phone"] for s in running.sandbox.store.leads(TOKEN)}
-        assert all(stored[o.ref or ""] == lead.phone for o, lead in zip(outcomes, leads, strict=True))
+        pairs = zip(outcomes, leads, strict=True)
+        assert all(stored[o.ref or ""] == lead.phone for o, lead in pairs)
 
 
 def test_rerun_skips_everything_without_a_post(tmp_path: Path) -> None:
