@@ -40,6 +40,9 @@ class UploadOptions:
     backoff: float = 0.5  # first backoff step, seconds (doubles, full jitter)
     max_backoff: float = 30.0
     lookup_slack: float = 60.0  # seconds subtracted from send times in lookups (clock skew)
+    #: The docs' default: bigger batches may be processed asynchronously, so after a lost
+    #: answer their leads are looked up for `wait` seconds before they count as absent.
+    sync_threshold: int = 10
 
 
 class CircuitOpen(ApiError):
@@ -408,8 +411,14 @@ class _Upload:
     ) -> list[Lead]:
         """After a lost answer: settle what the server has; return what it surely has not."""
         wanted = [(lead.key, lead.phone) for lead in pending]
+        since = self.since(sent_at)
         try:
-            found = self.finder.find(wanted, self.since(sent_at), thorough=True)
+            if len(pending) > self.options.sync_threshold:
+                # the server may have queued the batch: give it the time a 202 would get
+                deadline = time.monotonic() + self.options.wait
+                found = self.finder.poll(wanted, since, deadline, self.stopping)
+            else:
+                found = self.finder.find(wanted, since, thorough=True)
         except ApiError as lookup_err:
             self.settle(
                 [
@@ -425,6 +434,16 @@ class _Upload:
             return []
         self.settle([LeadOutcome(key, Outcome.CREATED, ref=ref) for key, ref in found.items()])
         rest = [lead for lead in pending if lead.key not in found]
+        if rest and self.stopping():
+            # the lookup was cut short: absent is not established, so they stay in doubt
+            message = (
+                f"The server's answer was lost ({err}) and the run stopped before the lead "
+                "could be looked up; the next run will look again."
+            )
+            self.settle(
+                [LeadOutcome(lead.key, Outcome.UNCERTAIN, message=message) for lead in rest]
+            )
+            return []
         self.ledger.record_unsent([lead.key for lead in rest])
         return rest
 
