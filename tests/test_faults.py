@@ -1,0 +1,189 @@
+"""Exactly once under faults: 5xx, dropped answers, 429s, failing phones, and real SIGKILLs.
+
+Run as a script (`python -m tests.test_faults URL LEDGER COUNT`) it is the process the kill
+test starts and kills: it uploads COUNT deterministic leads to the sandbox at URL.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from importer.client import ApiError, CreateResult, LeadsClient
+from importer.ledger import Ledger
+from importer.model import CustomEntry, Lead, Outcome, Product
+from importer.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
+from importer.upload import UploadOptions, upload_leads
+
+TOKEN = "test-token"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_leads(count: int) -> list[Lead]:
+    return [
+        Lead(
+            key=f"order-{n}",
+            rows=(n + 2,),
+            full_name=f"Client Number {n}",
+            phone=f"06{n:08d}",
+            city="Rabat",
+            address=f"{n} Avenue des Fautes",
+            area=None,
+            products=(Product("SKU-002", 1, 50.0 + n),),
+            data=(CustomEntry("source", "faults"),),
+        )
+        for n in range(count)
+    ]
+
+
+@contextmanager
+def sandbox(**overrides: Any) -> Iterator[RunningSandbox]:
+    settings: dict[str, Any] = {
+        "tokens": (TOKEN,),
+        "sync_threshold": 10,
+        "async_delay": 0.2,
+        "seed": 7,
+        "log_requests": False,
+    }
+    settings.update(overrides)
+    with serve_in_thread(SandboxConfig(**settings)) as running:
+        yield running
+
+
+def on_server(running: RunningSandbox) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for lead in running.sandbox.store.leads(TOKEN):
+        for entry in lead["data"]:
+            if entry["key"] == "import_id":
+                counts[entry["value"]] += 1
+    return counts
+
+
+class CountingClient(LeadsClient):
+    """The real client, counting which errors its POSTs met (to show the faults happened)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.errors: Counter[str] = Counter()
+
+    def create_leads(self, items: Sequence[dict[str, Any]]) -> CreateResult:
+        try:
+            return super().create_leads(items)
+        except ApiError as err:
+            self.errors[type(err).__name__] += 1
+            raise
+
+
+def test_storm_every_lead_once_and_accounted_for(tmp_path: Path) -> None:
+    leads = make_leads(240)
+    failing = {leads[n].phone for n in (5, 77, 150, 233)}
+    with (
+        sandbox(
+            error_rate=0.2,
+            drop_rate=0.1,
+            rate_limit=15,
+            rate_window=1.0,  # the sandbox's window, shortened so Retry-After stays ~1 s
+            fail_phones=frozenset(failing),
+        ) as running,
+        CountingClient(running.url, TOKEN, read_backoff=0.05, read_attempts=8) as client,
+    ):
+        ledger = Ledger.open(tmp_path / "ledger.sqlite3", client.account_id)
+        options = UploadOptions(
+            batch_size=8,
+            workers=4,
+            wait=3.0,
+            max_attempts=12,
+            breaker_threshold=12,
+            backoff=0.05,
+            max_backoff=0.5,
+        )
+        # batches of 8 (sync) and of 20 (async: lost answers are polled before resending)
+        outcomes = upload_leads(client, leads[:160], ledger, 1, options)
+        outcomes += upload_leads(
+            client, leads[160:], ledger, 2, UploadOptions(**{**options.__dict__, "batch_size": 20})
+        )
+        ledger.close()
+        stats = dict(running.sandbox.stats)
+        server = on_server(running)
+
+    assert [o.key for o in outcomes] == [lead.key for lead in leads]
+    by_key = {o.key: o for o in outcomes}
+    assert max(server.values()) == 1, "a lead was created twice"
+    for lead in leads:
+        got = by_key[lead.key]
+        if lead.phone in failing:
+            # fail_phones in an async batch: accepted, never shows up -> queued (still in doubt)
+            assert got.outcome in (Outcome.FAILED, Outcome.QUEUED), got
+            assert server[lead.key] == 0
+        else:
+            assert got.outcome is Outcome.CREATED, got
+            assert server[lead.key] == 1
+    # the faults did happen
+    assert stats.get("POST /leads", 0) > 160 // 8 + 80 // 20, stats
+    assert {"ServerError", "ResponseLost", "RateLimited"} <= set(client.errors), client.errors
+
+
+# --- real process, real SIGKILL -----------------------------------------------------------
+
+
+def _drive(url: str, ledger_path: str, count: int) -> int:
+    """The killed process: one import run of `count` leads, as the CLI would do it."""
+    client = LeadsClient(url, TOKEN, read_backoff=0.05)
+    ledger = Ledger.open(Path(ledger_path), client.account_id)
+    try:
+        run_id = ledger.start_run("kill-test", count, count)
+        options = UploadOptions(batch_size=15, workers=3, wait=1.0, backoff=0.05)
+        outcomes = upload_leads(client, make_leads(count), ledger, run_id, options)
+        done = sum(o.outcome in (Outcome.CREATED, Outcome.SKIPPED) for o in outcomes)
+        ledger.finish_run(run_id, {"done": done}, "complete")
+        return 0 if done == count else 1
+    finally:
+        ledger.close()
+        client.close()
+
+
+@pytest.mark.slow
+def test_sigkill_again_and_again_creates_each_lead_once(tmp_path: Path) -> None:
+    count = 300
+    ledger_path = tmp_path / "ledger.sqlite3"
+    rng = random.Random(11)
+    started = time.monotonic()
+    kills = 0
+    finished = False
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # latency so that kills land while requests, lookups and ledger writes are in flight
+    with sandbox(latency_ms=30, error_rate=0.05, drop_rate=0.05) as running:
+        command = [sys.executable, "-m", "tests.test_faults", running.url, str(ledger_path)]
+        while time.monotonic() - started < 75:
+            proc = subprocess.Popen([*command, str(count)], cwd=ROOT, env=env)
+            if kills < 22:
+                time.sleep(rng.uniform(0.6, 1.6))  # the interpreter starts in ~0.4 s
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    kills += 1
+                    continue
+            code = proc.wait(timeout=60)
+            if code == 0:
+                finished = True
+                break
+        server = on_server(running)
+    assert kills >= 20, kills
+    assert finished, "the last run did not finish every lead"
+    assert set(server) == {lead.key for lead in make_leads(count)}
+    assert max(server.values()) == 1, [k for k, v in server.items() if v > 1]
+
+
+if __name__ == "__main__":
+    sys.exit(_drive(sys.argv[1], sys.argv[2], int(sys.argv[3])))
