@@ -1,0 +1,355 @@
+"""Runs the field rules (schemas/) on order lines and on grouped leads, as Issue values."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from importer.group import order_numbers
+from importer.mapping import MappedTable
+from importer.model import CUSTOM_PREFIX, Issue, Lead
+from schemas.leads import (
+    LEAD_RULE_FIELDS,
+    MAX_CUSTOM_ENTRIES,
+    RULES,
+    CustomEntrySchema,
+    LeadSchema,
+    OrderLineSchema,
+    Rule,
+)
+
+#: The order of issues on one row: the order of the fields in the API docs.
+_FIELD_ORDER = {name: n for n, name in enumerate((*LEAD_RULE_FIELDS, "sku", "quantity", "total"))}
+
+
+class CatalogError(ValueError):
+    """The catalog file cannot be used; ``str(err)`` names the file and what is wrong."""
+
+
+def _name_key(name: str) -> str:
+    """Product names compared the way people read them: case and spacing do not count."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The SKUs the account may order, and product names that stand for them."""
+
+    skus: frozenset[str]
+    names: dict[str, str] = field(default_factory=dict)  # _name_key(name) -> sku
+
+    def sku_for_name(self, name: str) -> str | None:
+        """The SKU of a product name (case- and space-insensitive), or None when unknown."""
+        return self.names.get(_name_key(name))
+
+
+def load_catalog(path: Path) -> Catalog:
+    """Read a catalog CSV: a ``sku`` column, and optionally a ``name`` column."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            sample = handle.read(64 * 1024)
+            handle.seek(0)
+            try:
+                dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+            except csv.Error:
+                dialect = csv.excel  # one column: nothing to sniff
+            rows = list(csv.reader(handle, dialect))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise CatalogError(f"{path}: cannot read the catalog ({err})") from err
+    if not rows:
+        raise CatalogError(f"{path}: the catalog is empty (expected a 'sku' column)")
+    header = [cell.strip().casefold() for cell in rows[0]]
+    if "sku" not in header:
+        found = ", ".join(repr(cell) for cell in rows[0]) or "none"
+        raise CatalogError(f"{path}: the catalog has no 'sku' column (columns found: {found})")
+    sku_at = header.index("sku")
+    name_at = header.index("name") if "name" in header else None
+    skus: set[str] = set()
+    names: dict[str, str] = {}
+    for row in rows[1:]:
+        sku = row[sku_at].strip() if len(row) > sku_at else ""
+        if not sku:
+            continue
+        skus.add(sku)
+        if name_at is not None and len(row) > name_at and row[name_at].strip():
+            # The first line wins when a name is listed twice: files are read top-down.
+            names.setdefault(_name_key(row[name_at]), sku)
+    if not skus:
+        raise CatalogError(f"{path}: the catalog lists no SKU")
+    return Catalog(skus=frozenset(skus), names=names)
+
+
+# ------------------------------------------------------------------------------ messages
+
+
+def _label(field: str) -> str:
+    return field.rsplit(".", 1)[-1].replace("_", " ")
+
+
+def rule_message(field: str, code: str, rule: Rule | None = None) -> str:
+    """The docs' (Laravel) wording for a broken rule of ``field`` (a RULES key)."""
+    rule = rule or RULES[field]
+    name = _label(field)
+    if code == "required":
+        return f"The {name} field is required."
+    if rule.unit == "number":
+        return f"The {name} must be between {rule.low} and {rule.high}."
+    if rule.unit == "items":
+        return f"The {name} must not have more than {rule.high} items."
+    return f"The {name} must be between {rule.low} and {rule.high} characters."
+
+
+def _code(check: str, failure: object) -> str:
+    """Our stable issue code for a pandera check name and the value that failed it."""
+    if check == "not_nullable":
+        return "required"
+    if check.startswith("greater_than"):
+        return "out_of_range"
+    if check.startswith("less_than"):
+        return "out_of_range"
+    if check.startswith("str_length"):
+        low = int(check[len("str_length(") :].split(",")[0])
+        return "too_short" if isinstance(failure, str) and len(failure) < low else "too_long"
+    if check.startswith("dtype"):
+        return "not_integer"
+    return "invalid"
+
+
+def _failures(
+    schema: type[pa.DataFrameModel], frame: pd.DataFrame
+) -> list[tuple[str, str, Any, Any]]:
+    """(column, check, failing value, index label) for every failure, all found at once."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+        return list(
+            zip(
+                cases["column"].tolist(),
+                cases["check"].astype("str").tolist(),
+                cases["failure_case"].tolist(),
+                cases["index"].tolist(),
+                strict=True,
+            )
+        )
+    return []
+
+
+def _blank_to_na(values: pd.Series) -> pd.Series:
+    """Text with "" as NA: the schemas treat missing as NA (so an empty area is no error)."""
+    return values.where(values != "")
+
+
+def _text_column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name].astype("str")
+    return pd.Series("", index=frame.index, dtype="str")
+
+
+# ------------------------------------------------------------------------------ lines
+
+
+def validate_lines(mapped: MappedTable) -> list[Issue]:
+    """Every broken field rule of the table, as issues on the user's rows and columns.
+
+    Product fields (sku, quantity, total) are checked on every line. Lead fields and custom
+    data are checked once per order, on the order's first non-empty value: Shopify leaves
+    them blank on the 2nd+ rows of an order, and that is no error. A line with no SKU but a
+    product name is left to ``group_leads``, which looks the name up in the catalog.
+    """
+    frame = mapped.frame
+    columns = mapped.columns
+    issues: list[Issue] = []
+    if frame.empty:
+        return issues
+    rows = frame.index.to_numpy()
+
+    def where(field: str) -> str:
+        return columns.get(field, field)
+
+    # --- product fields, per line
+    sku = _text_column(frame, "sku")
+    named = (_text_column(frame, "product_name").fillna("") != "").to_numpy(dtype=bool)
+    lines = pd.DataFrame(
+        {
+            "sku": _blank_to_na(sku).reset_index(drop=True),
+            "quantity": _number_column(frame, "quantity", "Int64"),
+            "total": _number_column(frame, "total", "Float64"),
+        },
+        index=pd.RangeIndex(len(frame)),
+    )
+    for column, check, value, at in _failures(OrderLineSchema, lines):
+        code = _code(check, value)
+        position = int(at) if at is not None and at == at else None
+        if column == "sku" and code == "required" and position is not None and named[position]:
+            continue  # group_leads finds the SKU by product name, or says why it cannot
+        row = int(rows[position]) if position is not None else None
+        issues.append(Issue(row, where(column), code, rule_message(f"products.{column}", code)))
+
+    # --- lead fields and custom data, per order
+    codes, n_orders = order_numbers(frame)
+    first_row = np.empty(n_orders, dtype=np.int64)
+    is_first = ~pd.Series(codes).duplicated().to_numpy()
+    first_row[codes[is_first]] = np.flatnonzero(is_first)
+
+    per_order: dict[str, pd.Series] = {}
+    where_found: dict[str, np.ndarray] = {}
+    for name in LEAD_RULE_FIELDS:
+        values, found_at = _first_filled(_text_column(frame, name), codes, n_orders)
+        per_order[name] = values
+        where_found[name] = np.where(found_at >= 0, found_at, first_row)
+    orders = pd.DataFrame(per_order, index=pd.RangeIndex(n_orders))
+    for column, check, value, at in _failures(LeadSchema, orders):
+        code = _code(check, value)
+        row = int(rows[where_found[column][int(at)]]) if at is not None and at == at else None
+        issues.append(Issue(row, where(column), code, rule_message(column, code)))
+
+    issues.extend(_custom_issues(frame, codes, n_orders, rows, columns))
+    issues.sort(key=lambda i: (i.row if i.row is not None else -1, _issue_order(i, columns)))
+    return issues
+
+
+def _number_column(frame: pd.DataFrame, name: str, dtype: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name].reset_index(drop=True)
+    return pd.Series(pd.NA, index=pd.RangeIndex(len(frame)), dtype=dtype)
+
+
+def _issue_order(issue: Issue, columns: dict[str, str]) -> int:
+    for name, n in _FIELD_ORDER.items():
+        if columns.get(name, name) == issue.column:
+            return n
+    return len(_FIELD_ORDER)
+
+
+def _first_filled(
+    values: pd.Series, codes: np.ndarray, n_orders: int
+) -> tuple[pd.Series, np.ndarray]:
+    """Each order's first non-empty value (NA when none) and its position (-1 when none)."""
+    filled = (values.fillna("") != "").to_numpy(dtype=bool)
+    positions = np.flatnonzero(filled)
+    found_codes = codes[positions]
+    first = ~pd.Series(found_codes).duplicated().to_numpy()
+    found_at = np.full(n_orders, -1, dtype=np.int64)
+    found_at[found_codes[first]] = positions[first]
+    chosen = values.iloc[positions[first]]
+    by_order = pd.Series(chosen.array, index=found_codes[first], dtype="str")
+    return by_order.reindex(pd.RangeIndex(n_orders)), found_at
+
+
+def _custom_issues(
+    frame: pd.DataFrame,
+    codes: np.ndarray,
+    n_orders: int,
+    rows: np.ndarray,
+    columns: dict[str, str],
+) -> list[Issue]:
+    """Custom cells the lead would send (each order's first non-empty one) that break a rule."""
+    keys: list[str] = []
+    values: list[pd.Series] = []
+    positions: list[np.ndarray] = []
+    for column in frame.columns:
+        if not (isinstance(column, str) and column.startswith(CUSTOM_PREFIX)):
+            continue
+        by_order, found_at = _first_filled(frame[column].astype("str"), codes, n_orders)
+        used = found_at >= 0
+        keys.append(column)
+        values.append(by_order[used])
+        positions.append(found_at[used])
+    if not keys:
+        return []
+    counts = [len(v) for v in values]
+    entries = pd.DataFrame(
+        {
+            "key": pd.Series(
+                np.repeat([k[len(CUSTOM_PREFIX) :] for k in keys], counts), dtype="str"
+            ),
+            "value": pd.concat(values, ignore_index=True).astype("str"),
+        }
+    )
+    at_row = np.concatenate(positions)
+    column_of = np.repeat(np.array(keys, dtype=object), counts)
+    issues = []
+    for column, check, value, at in _failures(CustomEntrySchema, entries):
+        code = _code(check, value)
+        n = int(at)
+        source = columns.get(column_of[n], column_of[n])
+        key = column_of[n][len(CUSTOM_PREFIX) :]
+        if column == "key":
+            message = f"The key '{key[:30]}…' must be between 1 and 100 characters."
+        else:
+            rule = RULES["data.value"]
+            message = (
+                f"The value must be between {rule.low} and {rule.high} characters "
+                f"(custom data '{key}' is {len(str(value))} characters long)."
+            )
+        issues.append(Issue(int(rows[at_row[n]]), source, code, message))
+    return issues
+
+
+# ------------------------------------------------------------------------------ leads
+
+
+def validate_leads(
+    leads: Sequence[Lead], catalog: Catalog | None, columns: dict[str, str] | None = None
+) -> list[Issue]:
+    """What exists only after grouping: 1..100 products, custom entries, SKUs in the catalog.
+
+    ``lead.rows[i]`` is the source row of ``lead.products[i]`` (group_leads keeps them
+    aligned), so an unknown SKU is reported on its own row.
+    """
+    columns = columns or {}
+    sku_column = columns.get("sku", "sku")
+    products = RULES["products"]
+    issues: list[Issue] = []
+    for lead in leads:
+        first = lead.rows[0] if lead.rows else None
+        count = len(lead.products)
+        if count < products.low:
+            issues.append(
+                Issue(first, sku_column, "required", rule_message("products", "required"))
+            )
+        elif count > products.high:
+            at = lead.rows[products.high] if len(lead.rows) > products.high else first
+            issues.append(
+                Issue(
+                    at,
+                    sku_column,
+                    "too_many_products",
+                    f"{rule_message('products', 'too_long')} This order has {count} products: "
+                    "split it into orders of at most 100.",
+                )
+            )
+        if len(lead.data) > MAX_CUSTOM_ENTRIES:
+            issues.append(
+                Issue(
+                    first,
+                    None,
+                    "too_many_custom_entries",
+                    f"{rule_message('data', 'too_long')} This row has {len(lead.data)} custom "
+                    f"data entries and the importer adds its own import_id entry, so at most "
+                    f"{MAX_CUSTOM_ENTRIES} can be sent: map fewer columns to custom data.",
+                )
+            )
+        if catalog is not None:
+            issues.extend(_unknown_skus(lead, catalog, sku_column))
+    return issues
+
+
+def _unknown_skus(lead: Lead, catalog: Catalog, sku_column: str) -> Iterable[Issue]:
+    for n, product in enumerate(lead.products):
+        if product.sku not in catalog.skus:
+            row = lead.rows[n] if n < len(lead.rows) else (lead.rows[0] if lead.rows else None)
+            yield Issue(
+                row,
+                sku_column,
+                "unknown_sku",
+                f"The selected sku is invalid: '{product.sku}' is not in the catalog.",
+            )
