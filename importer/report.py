@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import datetime as dt
@@ -17,6 +18,9 @@ from typing import Any
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import xlsxwriter
 
 from importer.model import Issue, Outcome, RowOutcome, Summary
@@ -307,30 +311,42 @@ def _cell_text(value: Any) -> str:
 
 
 def _write_csv(tmp: Path, frame: pd.DataFrame, ordered: Sequence[RowOutcome]) -> None:
-    """Vectorised: one frame, escaped column by column, written by pandas."""
-    index = frame.index
-    # positional keys: a source header may repeat a report column's name
-    columns: dict[int, pd.Series] = {
-        0: pd.Series([o.row for o in ordered], index=index),
-        1: pd.Series([o.outcome.value for o in ordered], index=index, dtype="str"),
-        2: _csv_column(pd.Series([o.ref or "" for o in ordered], index=index, dtype="str")),
-        3: _csv_column(
-            pd.Series([_errors_text(o.errors) for o in ordered], index=index, dtype="str")
+    """Vectorised: the columns become Arrow arrays, are escaped whole, and Arrow writes them.
+
+    (pandas' ``to_csv`` took 5 s for 1M rows; Arrow's writer a fraction of that. It quotes
+    every text cell, which any CSV reader takes.)
+    """
+    arrays = [
+        pa.array([o.row for o in ordered], pa.int64()),
+        pa.array([o.outcome.value for o in ordered], pa.string()),
+        _csv_array(pa.array([o.ref or "" for o in ordered], pa.string())),
+        _csv_array(
+            pa.array([_errors_text(o.errors) if o.errors else "" for o in ordered], pa.string())
         ),
-    }
+    ]
     for i in range(len(frame.columns)):
-        columns[len(REPORT_COLUMNS) + i] = _csv_column(frame.iloc[:, i])
-    whole = pd.DataFrame(columns)
-    whole.columns = pd.Index([*REPORT_COLUMNS, *(csv_cell(str(c)) for c in frame.columns)])
-    whole.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        arrays.append(_csv_array(_arrow_text(frame.iloc[:, i])))
+    names = [*REPORT_COLUMNS, *(csv_cell(str(c)) for c in frame.columns)]
+    # duplicate names are fine: a source header may repeat a report column's name
+    data = pa.Table.from_arrays(arrays, names=names)
+    with tmp.open("wb") as handle:
+        handle.write(codecs.BOM_UTF8)  # so that Excel reads UTF-8 (Arabic) as UTF-8
+        pacsv.write_csv(data, handle, pacsv.WriteOptions(eol="\r\n"))
 
 
-def _csv_column(column: pd.Series) -> pd.Series:
-    text = column if pd.api.types.is_string_dtype(column) else column.astype(str)
-    risky = text.str.match(_CSV_RISKY.pattern) & ~text.str.match(_CSV_PLAIN_NUMBER.pattern)
-    if not risky.any():
-        return text
-    return text.where(~risky, "'" + text)
+def _arrow_text(column: pd.Series) -> Any:
+    if not pd.api.types.is_string_dtype(column):
+        column = column.astype(str)
+    return pa.array(column, pa.string(), from_pandas=True)
+
+
+def _csv_array(values: Any) -> Any:
+    """`csv_cell` over a whole Arrow string array."""
+    risky = pc.match_substring_regex(values, _CSV_RISKY.pattern)
+    if not pc.any(risky).as_py():
+        return values
+    risky = pc.and_(risky, pc.invert(pc.match_substring_regex(values, _CSV_PLAIN_NUMBER.pattern)))
+    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
 
 
 # --- XLSX ----------------------------------------------------------------------------------
