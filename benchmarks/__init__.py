@@ -1,0 +1,1 @@
+"""The benchmark suite behind `make bench`: local throughput, upload throughput, rate limit."""

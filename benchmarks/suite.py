@@ -1,0 +1,420 @@
+"""The benchmarks themselves: each measures the tool against a baseline run in the same suite."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.generate import Export, ensure_export
+from benchmarks.measure import ProcessRun, best_of, measure_process
+from benchmarks.upload import (
+    ImportRun,
+    leads_from_csv,
+    post_one_by_one,
+    run_import,
+    sandbox_process,
+    wedocod_command,
+)
+
+RESULTS_FILE = Path(__file__).resolve().parent / "results.md"
+SECTIONS = ("local", "upload", "ratelimit")
+#: `wedocod check` exits 1 when some rows are invalid, which a 1 %-invalid file has.
+CHECK_CODES = frozenset({0, 1})
+#: `wedocod import` exits 1 when some leads are not (yet) known created, e.g. still queued.
+IMPORT_CODES = frozenset({0, 1})
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much data each benchmark uses; `quick()` is for a fast look, not for the targets."""
+
+    rows: int = 1_000_000
+    xlsx_rows: int = 100_000
+    repeats: int = 3
+    upload_leads: int = 5_000
+    baseline_leads: int = 500
+    upload_latency_ms: int = 50
+    ratelimit_leads: int = 12_000
+    rate_limit: int = 60
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        # a lower limit so that a short run still spans two rate windows
+        return cls(100_000, 10_000, 1, 1_000, 100, 50, 2_400, 12)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the results table."""
+
+    section: str
+    name: str
+    measured: str
+    context: str
+    target: str = ""
+    passed: bool | None = None  # None: informative only, or could not be measured
+
+    @property
+    def verdict(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "—"}[self.passed]
+
+
+@dataclass
+class Results:
+    sizes: Sizes
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def add(self, finding: Finding) -> None:
+        self.findings.append(finding)
+        print(f"  {finding.verdict:4}  {finding.name}: {finding.measured}", file=sys.stderr)
+
+
+def _python(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+def _failed(section: str, name: str, run: ProcessRun, target: str = "") -> Finding:
+    tail = (run.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    return Finding(section, name, "error", f"exit {run.returncode}: {tail}", target, False)
+
+
+def _rate(count: float, seconds: float) -> str:
+    return f"{count / seconds:,.0f}/s" if seconds > 0 else "n/a"
+
+
+# --- 1. local throughput ----------------------------------------------------------------------
+
+
+def check_command(path: Path, report: Path) -> list[str]:
+    return [*wedocod_command(), "check", str(path), "--report", str(report), "--json"]
+
+
+def bench_local(results: Results, seed: int) -> None:
+    sizes = results.sizes
+    started = time.perf_counter()
+    export = ensure_export(sizes.rows, seed=seed)
+    print(f"  data: {export.path.name} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="wedocod-bench-") as tmp:
+        report = Path(tmp) / "report.csv"
+        check = best_of(
+            check_command(export.path, report), sizes.repeats, expected_codes=CHECK_CODES
+        )
+    read = best_of(_python("benchmarks.baselines", "read", str(export.path)), sizes.repeats)
+    friction = measure_process(_python("benchmarks.baselines", "frictionless", str(export.path)))
+    _local_findings(results, export, check, read, friction)
+    _xlsx_findings(results, seed)
+
+
+def _summary(run: ProcessRun) -> dict[str, object]:
+    lines = run.stdout.strip().splitlines()
+    try:
+        data = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _local_findings(
+    results: Results, export: Export, check: ProcessRun, read: ProcessRun, friction: ProcessRun
+) -> None:
+    section = "local"
+    rows = export.rows
+    name = f"`wedocod check` CSV, {rows:,} rows, CSV report included"
+    target = "≥ 150,000 rows/s"
+    if not check.ok:
+        results.add(_failed(section, name, check, target))
+        return
+    summary = _summary(check)
+    seen_rows = summary.get("rows")
+    context = (
+        f"{check.seconds:.2f} s; {summary.get('leads', '?')} leads, "
+        f"{summary.get('invalid', '?')} invalid (file: {export.orders:,} orders, "
+        f"{export.invalid_rows:,} rows broken on purpose)"
+    )
+    if seen_rows != rows:
+        context += f"; WARNING: check counted {seen_rows} rows"
+    speed = rows / check.seconds
+    results.add(Finding(section, name, f"{speed:,.0f} rows/s", context, target, speed >= 150_000))
+
+    name = "check time ÷ read-only pandas (pyarrow engine, dtype=str)"
+    if read.ok:
+        ratio = check.seconds / read.seconds
+        context = f"read-only: {read.seconds:.2f} s, {_rate(rows, read.seconds)} rows"
+        results.add(Finding(section, name, f"{ratio:.1f}×", context, "≤ 8×", ratio <= 8))
+    else:
+        results.add(_failed(section, name, read, "≤ 8×"))
+
+    name = "frictionless validate time ÷ check time (same field rules)"
+    if friction.ok:
+        speedup = friction.seconds / check.seconds
+        found = _summary(friction)
+        context = (
+            f"frictionless: {friction.seconds:.1f} s (one run), {found.get('errors', '?')} "
+            f"errors, peak {friction.peak_rss_mb:,.0f} MB"
+        )
+        results.add(Finding(section, name, f"{speedup:.1f}×", context, "> 1×", speedup > 1))
+    else:
+        results.add(_failed(section, name, friction, "> 1×"))
+
+    name = f"check peak memory (RSS), {rows:,} rows"
+    context = f"read-only: {read.peak_rss_mb:,.0f} MB" if read.ok else ""
+    if read.ok:
+        context += f" ({check.peak_rss_mb / read.peak_rss_mb:.1f}× of it)"
+    results.add(
+        Finding(
+            section,
+            name,
+            f"{check.peak_rss_mb:,.0f} MB",
+            context,
+            "< 2,048 MB",
+            check.peak_rss_mb < 2048,
+        )
+    )
+
+
+def _xlsx_findings(results: Results, seed: int) -> None:
+    sizes = results.sizes
+    section = "local"
+    started = time.perf_counter()
+    export = ensure_export(sizes.xlsx_rows, seed=seed, xlsx=True)
+    print(f"  data: {export.path.name} ({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="wedocod-bench-") as tmp:
+        check = best_of(
+            check_command(export.path, Path(tmp) / "report.csv"),
+            sizes.repeats,
+            expected_codes=CHECK_CODES,
+        )
+    read = best_of(_python("benchmarks.baselines", "read-xlsx", str(export.path)), sizes.repeats)
+    name = f"`wedocod check` XLSX, {export.rows:,} rows, CSV report included"
+    # the target is for 100,000 rows; scale it for other sizes so --quick still says something
+    limit = 10.0 * export.rows / 100_000
+    target = f"< {limit:g} s"
+    if not check.ok:
+        results.add(_failed(section, name, check, target))
+        return
+    context = f"{_rate(export.rows, check.seconds)} rows, peak {check.peak_rss_mb:,.0f} MB"
+    if read.ok:
+        context += (
+            f"; read-only (pandas + calamine): {read.seconds:.2f} s, "
+            f"check is {check.seconds / read.seconds:.1f}× of it"
+        )
+    results.add(
+        Finding(section, name, f"{check.seconds:.2f} s", context, target, check.seconds < limit)
+    )
+
+
+# --- 2. upload throughput ---------------------------------------------------------------------
+
+
+def _exactly_once(section: str, label: str, run: ImportRun, leads: int) -> Finding:
+    name = f"every lead on the server exactly once ({label})"
+    measured = f"{run.server_leads:,} on server for {leads:,} leads"
+    context = (
+        f"summary: created {run.summary.get('created')}, queued {run.summary.get('queued')}, "
+        f"failed {run.summary.get('failed')}, uncertain {run.summary.get('uncertain')}"
+    )
+    return Finding(section, name, measured, context, "= leads", run.server_leads == leads)
+
+
+def _import_failed(section: str, name: str, run: ImportRun, target: str) -> Finding:
+    tail = (run.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    return Finding(section, name, "error", f"exit {run.returncode}: {tail}", target, False)
+
+
+def bench_upload(results: Results, seed: int) -> None:
+    sizes = results.sizes
+    section = "upload"
+    latency = sizes.upload_latency_ms
+    export = ensure_export(orders=sizes.upload_leads, seed=seed, invalid_rate=0.0)
+    leads = export.orders
+
+    sample = leads_from_csv(export.path, sizes.baseline_leads)
+    with sandbox_process(latency_ms=latency) as sandbox:
+        baseline = post_one_by_one(sandbox.url, sample)
+    base_rate = baseline.created / baseline.seconds if baseline.seconds else 0.0
+    results.notes.append(
+        f"Upload baseline: one `requests` POST per lead, in sequence, over one keep-alive "
+        f"session, measured on the first {baseline.leads:,} leads of the same file "
+        f"({baseline.created:,} created in {baseline.seconds:.1f} s); its rate stands for the "
+        f"whole file. Sandbox latency {latency} ms per request, in its own process."
+    )
+
+    with sandbox_process(latency_ms=latency) as sandbox:
+        default = run_import(sandbox, export.path)
+    name = f"`wedocod import` default settings ÷ baseline, leads/s ({leads:,} leads)"
+    if default.returncode not in IMPORT_CODES or not default.summary:
+        results.add(_import_failed(section, name, default, "≥ 30×"))
+    else:
+        rate = default.accepted / default.seconds
+        ratio = rate / base_rate if base_rate else math.inf
+        context = (
+            f"import: {rate:,.0f} leads/s ({default.seconds:.1f} s for {default.accepted:,} "
+            f"accepted); baseline: {base_rate:,.1f} leads/s"
+        )
+        results.add(Finding(section, name, f"{ratio:.1f}×", context, "≥ 30×", ratio >= 30))
+        results.add(_calls_finding(section, "default settings (batches of 10)", default, 9))
+        results.add(_exactly_once(section, "default settings", default, leads))
+
+    with sandbox_process(latency_ms=latency) as sandbox:
+        big = run_import(sandbox, export.path, "--batch-size", "100")
+    if big.returncode not in IMPORT_CODES or not big.summary:
+        results.add(_import_failed(section, "leads per API call, batches of 100", big, "≥ 40"))
+    else:
+        results.add(_calls_finding(section, "batches of 100", big, 40))
+        results.add(_exactly_once(section, "batches of 100", big, leads))
+
+
+def _calls_finding(section: str, label: str, run: ImportRun, target: int) -> Finding:
+    calls = run.api_calls
+    per_call = run.accepted / calls if calls else 0.0
+    routes = ", ".join(f"{route} {n}" for route, n in sorted(run.routes.items()))
+    context = (
+        f"{run.accepted:,} leads accepted, {calls} requests ({routes}); "
+        f"{run.seconds:.1f} s, {run.accepted / run.seconds:,.0f} leads/s"
+    )
+    return Finding(
+        section,
+        f"leads per API call, {label}, lookups counted",
+        f"{per_call:.1f}",
+        context,
+        f"≥ {target}",
+        per_call >= target,
+    )
+
+
+# --- 3. under a rate limit --------------------------------------------------------------------
+
+
+def allowed_requests(seconds: float, limit: int, window: float = 60.0) -> int:
+    """The most requests a sliding-window limit lets through in `seconds` from a cold start."""
+    return limit * (math.floor(seconds / window) + 1)
+
+
+def bench_ratelimit(results: Results, seed: int) -> None:
+    sizes = results.sizes
+    section = "ratelimit"
+    limit = sizes.rate_limit
+    export = ensure_export(orders=sizes.ratelimit_leads, seed=seed, invalid_rate=0.0)
+    with sandbox_process(latency_ms=sizes.upload_latency_ms, rate_limit=limit) as sandbox:
+        run = run_import(sandbox, export.path, "--batch-size", "100")
+    name = f"leads/min under {limit} requests/min, batches of 100 ({export.orders:,} leads)"
+    if run.returncode not in IMPORT_CODES or not run.summary:
+        results.add(_import_failed(section, name, run, "report"))
+        return
+    minutes = run.seconds / 60
+    per_minute = run.accepted / minutes
+    ceiling = limit * 100
+    allowed = allowed_requests(run.seconds, limit) * 100
+    context = (
+        f"{run.accepted:,} leads in {run.seconds:.0f} s; {per_minute / ceiling:.0%} of the "
+        f"long-run ceiling {ceiling:,}/min (limit × 100; the first window's burst makes short "
+        f"runs look better); {run.api_calls} requests of which {run.refused} answered 429"
+    )
+    results.add(Finding(section, name, f"{per_minute:,.0f}/min", context))
+    name = "fraction of what the limit allowed in the run's time"
+    context = (
+        f"a perfect client could have sent {allowed:,} leads in {run.seconds:.0f} s "
+        f"({allowed // 100} requests of 100 in {math.floor(run.seconds / 60) + 1} windows); "
+        f"requests by route: "
+        + ", ".join(f"{route} {n}" for route, n in sorted(run.routes.items()))
+    )
+    results.add(Finding(section, name, f"{run.accepted / allowed:.0%}", context))
+    results.add(_exactly_once(section, "under the rate limit", run, export.orders))
+
+
+# --- the table --------------------------------------------------------------------------------
+
+
+def _environment() -> str:
+    import pandas
+    import pyarrow  # type: ignore[import-untyped]
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            cwd=Path(__file__).resolve().parent,
+        ).stdout.strip()
+    except OSError:
+        commit = "?"
+    import os
+
+    return (
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, "
+        f"Python {platform.python_version()}, pandas {pandas.__version__}, "
+        f"pyarrow {pyarrow.__version__}, {os.cpu_count()} CPUs, {platform.system()}"
+    )
+
+
+def render(results: Results, quick: bool) -> str:
+    sizes = results.sizes
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `python -m benchmarks` (`make bench`); do not edit by hand.",
+        "",
+        f"- Run: {_environment()}; {results.seconds / 60:.1f} min in all.",
+        f"- Sizes: {sizes.rows:,}-row CSV, {sizes.xlsx_rows:,}-row XLSX, "
+        f"{sizes.upload_leads:,} leads uploaded, {sizes.ratelimit_leads:,} under the rate limit"
+        + (" (`--quick`: the targets are meant for the full sizes)" if quick else "")
+        + ".",
+        "- Every figure is a ratio against a baseline measured in the same run; absolute "
+        "numbers are context only (they drift between machines and runs). Times are "
+        f"best of {sizes.repeats}, peak memory the largest RSS seen, each process measured "
+        "alone in its own wrapper.",
+        *(f"- {note}" for note in results.notes),
+        "",
+        "| Section | Benchmark | Measured | Target | Result | Context |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in results.findings:
+        cells = (f.section, f.name, f.measured, f.target or "—", f.verdict, f.context)
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    passed = sum(1 for f in results.findings if f.passed)
+    failed = sum(1 for f in results.findings if f.passed is False)
+    lines += ["", f"{passed} targets met, {failed} missed.", ""]
+    return "\n".join(lines)
+
+
+def run_suite(
+    sizes: Sizes,
+    only: tuple[str, ...] = SECTIONS,
+    seed: int = 7,
+    results_file: Path | None = RESULTS_FILE,
+    quick: bool = False,
+) -> Results:
+    """Runs the chosen sections, prints the table, and writes it to `results_file`."""
+    results = Results(sizes)
+    started = time.perf_counter()
+    benches: dict[str, Callable[[Results, int], None]] = {
+        "local": bench_local,
+        "upload": bench_upload,
+        "ratelimit": bench_ratelimit,
+    }
+    for section in only:
+        print(f"[{section}]", file=sys.stderr)
+        try:
+            benches[section](results, seed)
+        except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as err:
+            # one broken section must not hide the others' figures
+            results.add(Finding(section, f"{section} benchmark", "error", str(err)[:300]))
+    results.seconds = time.perf_counter() - started
+    table = render(results, quick)
+    print(table)
+    if results_file is not None:
+        results_file.write_text(table, encoding="utf-8")
+    return results
