@@ -174,18 +174,10 @@ def group_leads(
                 if row not in known_bad:
                     if not sku and names[i]:
                         sku = _sku_by_name(names[i], row, catalog, where("product_name"), found)
-                    # validate_lines reports these; a caller that skipped it still gets told
-                    for field, value in (
-                        ("sku", sku),
-                        ("quantity", quantities[i]),
-                        ("total", totals[i]),
-                    ):
-                        if value is None or value == "":
-                            found.append(
-                                Issue(
-                                    row, where(field), "required", f"The {field} field is required."
-                                )
-                            )
+                    else:
+                        _require(row, "sku", sku, where("sku"), found)
+                    _require(row, "quantity", quantities[i], where("quantity"), found)
+                    _require(row, "total", totals[i], where("total"), found)
                 products.append((sku, quantities[i], totals[i]))
 
             if order_key:
@@ -265,6 +257,12 @@ def _first_value(
                 )
             )
     return first
+
+
+def _require(row: int, field: str, value: Any, column: str, found: list[Issue]) -> None:
+    """validate_lines reports empty product fields; a caller that skipped it is told here."""
+    if value is None or value == "":
+        found.append(Issue(row, column, "required", f"The {field} field is required."))
 
 
 def _sku_by_name(

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from importer.mapping import Mapping, MappedTable
+from importer.mapping import MappedTable, Mapping
 from importer.model import CANONICAL_FIELDS, CustomEntry, Lead, Product
 from importer.read import Table
 from importer.validate import (

@@ -1,0 +1,220 @@
+"""Tests for importer.group: order lines into leads, conflicts, bad orders and import keys."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from importer.group import group_leads, import_key_for, order_numbers
+from importer.model import CustomEntry, Issue, Product
+from importer.validate import Catalog, validate_lines
+from tests.test_validate import codes, mapped_table, row
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "research" / "samples"
+BLANK = {f: "" for f in ("full_name", "phone", "city", "area", "address")}
+
+
+def test_rows_without_order_key_are_one_lead_each_in_source_order() -> None:
+    result = group_leads(mapped_table([row(sku="A"), row(sku="B", phone="0622222222")]), set())
+    assert [lead.rows for lead in result.leads] == [(2,), (3,)]
+    assert [lead.products for lead in result.leads] == [
+        (Product("A", 2, 299.0),),
+        (Product("B", 2, 299.0),),
+    ]
+    assert result.issues == ()
+    assert all(lead.key.startswith("hash:") and len(lead.key) == 25 for lead in result.leads)
+    assert list(result.orders.values()) == [(2,), (3,)]
+
+
+def test_shopify_continuation_rows_take_the_first_rows_lead_fields() -> None:
+    mapped = mapped_table(
+        [
+            row(order_key="#1058", sku="A", **{"data:note": "call after 5"}),
+            row(order_key="#1058", sku="B", quantity=1, total=50.0, **BLANK),
+        ]
+    )
+    (lead,) = group_leads(mapped, set()).leads
+    assert lead.key == "order:#1058"
+    assert lead.rows == (2, 3)
+    assert (lead.full_name, lead.phone, lead.city, lead.area, lead.address) == (
+        "Ahmed El Fassi",
+        "0612345678",
+        "Casablanca",
+        "Maarif",
+        "123 Main Street",
+    )
+    assert lead.products == (Product("A", 2, 299.0), Product("B", 1, 50.0))
+    assert lead.data == (CustomEntry("note", "call after 5"),)
+
+
+def test_a_lead_field_filled_only_on_a_later_row_is_taken_from_there() -> None:
+    mapped = mapped_table([row(order_key="7", area=""), row(order_key="7", area="Gauthier")])
+    (lead,) = group_leads(mapped, set()).leads
+    assert lead.area == "Gauthier"
+
+
+def test_an_empty_area_is_none() -> None:
+    (lead,) = group_leads(mapped_table([row(area="")]), set()).leads
+    assert lead.area is None
+
+
+def test_rows_of_one_order_need_not_be_contiguous() -> None:
+    mapped = mapped_table(
+        [row(order_key="1", sku="A"), row(order_key="2", sku="B"), row(order_key="1", sku="C")]
+    )
+    result = group_leads(mapped, set())
+    assert [(lead.key, lead.rows) for lead in result.leads] == [
+        ("order:1", (2, 4)),
+        ("order:2", (3,)),
+    ]
+    assert [p.sku for p in result.leads[0].products] == ["A", "C"]
+
+
+def test_woocommerce_repeats_everything_and_that_is_no_conflict() -> None:
+    mapped = mapped_table([row(order_key="1", sku="A"), row(order_key="1", sku="B")])
+    result = group_leads(mapped, set())
+    assert result.issues == ()
+    assert len(result.leads) == 1
+
+
+def test_two_different_values_in_one_order_are_a_conflict_on_both_rows() -> None:
+    mapped = mapped_table(
+        [
+            row(order_key="#1058", phone="0611111111"),
+            row(order_key="#1058", phone=""),
+            row(order_key="#1058", phone="0622222222"),
+        ],
+        sources={"phone": "Billing Phone"},
+    )
+    result = group_leads(mapped, set())
+    assert result.leads == ()
+    assert codes(result.issues) == [
+        (2, "Billing Phone", "conflict"),
+        (4, "Billing Phone", "conflict"),
+        (3, None, "order_invalid"),
+    ]
+    assert "'0611111111'" in result.issues[0].message
+    assert "'0622222222'" in result.issues[0].message and "row 4" in result.issues[0].message
+    assert "row 2" in result.issues[1].message
+    assert result.issues[2].message == "Order #1058 is not imported because row 2 has errors."
+    assert result.orders == {"order:#1058": (2, 3, 4)}
+
+
+def test_custom_data_conflicts_too() -> None:
+    mapped = mapped_table(
+        [row(order_key="1", **{"data:note": "a"}), row(order_key="1", **{"data:note": "b"})]
+    )
+    assert [i.code for i in group_leads(mapped, set()).issues] == ["conflict", "conflict"]
+
+
+def test_one_bad_row_makes_its_whole_order_invalid() -> None:
+    mapped = mapped_table(
+        [row(order_key="#1", sku="A"), row(order_key="#1", sku="B"), row(order_key="#2")]
+    )
+    bad = {3: [Issue(3, "Sku", "required", "The sku field is required.")]}
+    result = group_leads(mapped, bad)
+    assert [lead.key for lead in result.leads] == ["order:#2"]
+    assert codes(result.issues) == [(2, None, "order_invalid")]
+    assert result.issues[0].message == "Order #1 is not imported because row 3 has errors."
+    assert set(result.orders) == {"order:#1", "order:#2"}
+
+
+def test_bad_rows_may_be_a_set_and_empty_issue_lists_do_not_count() -> None:
+    mapped = mapped_table([row(), row(phone="0622222222")])
+    assert len(group_leads(mapped, {2}).leads) == 1
+    assert len(group_leads(mapped, {2: []}).leads) == 2
+
+
+def test_a_missing_sku_is_found_by_product_name_in_the_catalog() -> None:
+    catalog = Catalog(frozenset({"SKU-001"}), {"argan oil 100ml": "SKU-001"})
+    mapped = mapped_table(
+        [row(sku="", product_name="Argan  OIL 100ml"), row(sku="", product_name="Mystery")],
+        sources={"product_name": "Lineitem name"},
+    )
+    result = group_leads(mapped, set(), catalog)
+    assert [lead.products[0].sku for lead in result.leads] == ["SKU-001"]
+    assert codes(result.issues) == [(3, "Lineitem name", "unknown_product")]
+    assert "'Mystery'" in result.issues[0].message
+
+
+def test_without_a_catalog_a_missing_sku_says_how_to_fix_it() -> None:
+    mapped = mapped_table([row(sku="", product_name="Argan Oil")])
+    result = group_leads(mapped, set())
+    assert codes(result.issues) == [(2, "Product Name", "required")]
+    assert "--catalog" in result.issues[0].message
+
+
+def test_a_caller_that_skipped_validation_still_gets_no_broken_lead() -> None:
+    mapped = mapped_table([row(quantity=None)])
+    result = group_leads(mapped, set())
+    assert result.leads == ()
+    assert codes(result.issues) == [(2, "Quantity", "required")]
+
+
+def test_the_content_hash_is_stable_and_reads_299_and_299_0_alike() -> None:
+    fields = ("Ahmed El Fassi", "0612345678", "Casablanca", "", "123 Main Street")
+    key = import_key_for(fields, [("SKU-001", 2, 299.0)], [("note", "x")])
+    assert key == import_key_for(fields, [("SKU-001", 2, 299)], [("note", "x")])
+    assert key != import_key_for(fields, [("SKU-001", 2, 299.5)], [("note", "x")])
+    assert key != import_key_for(fields, [("SKU-001", 2, 299)], [])
+    # Pinned: a changed hash would re-import every lead of every earlier run.
+    assert key == "hash:e64346b50c359c86fc8c"
+
+
+def test_keys_are_the_same_across_files_and_runs() -> None:
+    first = group_leads(mapped_table([row(), row(phone="0622222222")], first_row=2), set())
+    again = group_leads(mapped_table([row(phone="0622222222"), row()], first_row=10), set())
+    assert {lead.key for lead in first.leads} == {lead.key for lead in again.leads}
+
+
+def test_identical_rows_without_order_key_are_separate_leads_with_numbered_keys() -> None:
+    result = group_leads(mapped_table([row(), row(), row()]), set())
+    keys = [lead.key for lead in result.leads]
+    assert keys[1] == keys[0] + "#2" and keys[2] == keys[0] + "#3"
+    assert list(result.orders) == keys
+
+
+def test_order_numbers_follow_first_appearance() -> None:
+    frame = pd.DataFrame({"order_key": pd.Series(["b", "", "a", "b", ""], dtype="str")})
+    numbers, count = order_numbers(frame)
+    assert numbers.tolist() == [0, 1, 2, 0, 3]
+    assert count == 4
+
+
+def test_grouping_leaves_the_garbage_collector_as_it_found_it() -> None:
+    assert gc.isenabled()
+    group_leads(mapped_table([row()]), set())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        group_leads(mapped_table([row()]), set())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_an_empty_table_has_no_leads() -> None:
+    assert group_leads(mapped_table([]), set()).leads == ()
+
+
+@pytest.mark.skipif(not SAMPLES.exists(), reason="research samples not present")
+def test_the_real_shopify_export_groups_into_its_orders() -> None:
+    from importer.mapping import apply_mapping, preset_mapping
+    from importer.normalize import NormalizeOptions, normalize_lines
+    from importer.read import read_table
+
+    table = read_table(SAMPLES / "shopify_multiline_ca_REDACTED.csv")
+    mapped, _ = normalize_lines(
+        apply_mapping(table, preset_mapping("shopify", table)), NormalizeOptions()
+    )
+    issues = validate_lines(mapped)
+    result = group_leads(mapped, {i.row for i in issues if i.row is not None})
+    # 64 rows, 20 orders; #1087 has 7 line items (counted in the CSV by its Name column).
+    assert len(result.orders) == 20
+    assert sum(len(rows) for rows in result.orders.values()) == 64
+    assert len(result.orders["order:#1087"]) == 7
+    assert all(key.startswith("order:#") for key in result.orders)
+    assert not [i for i in result.issues if i.code == "conflict"]
