@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, SupportsIndex, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import pandas as pd
 import phonenumbers
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from importer.model import CUSTOM_PREFIX, Issue
 
@@ -141,16 +143,13 @@ def _issues(
     """One issue per bad cell; the loop runs over bad cells only."""
     if not bad.any():
         return []
-    rows = original.index[bad.to_numpy(dtype=bool)]
-    values = original[bad.to_numpy(dtype=bool)].tolist()
+    mask = bad.to_numpy(dtype=bool)
+    rows: list[Any] = original.index[mask].tolist()
+    values = original[mask].tolist()
     return [
-        Issue(_row_number(row), column, code, message(str(value)))
+        Issue(int(row), column, code, message(str(value)))
         for row, value in zip(rows, values, strict=True)
     ]
-
-
-def _row_number(row: Hashable) -> int | None:
-    return int(row) if isinstance(row, SupportsIndex) else None
 
 
 # --- text ----------------------------------------------------------------------------------
@@ -159,6 +158,22 @@ def _row_number(row: Hashable) -> int | None:
 def _as_text(values: pd.Series) -> pd.Series:
     """The column as pandas' text dtype with "" for missing."""
     return values.astype("str").fillna("")
+
+
+def _per_distinct(
+    values: pd.Series, parse: Callable[[pd.Series], tuple[pd.Series, pd.Series]]
+) -> tuple[pd.Series, pd.Series]:
+    """Run ``parse`` once per distinct value and spread the results back over the rows.
+
+    Exports repeat themselves (cities, prices, quantities, the phone of every line of an
+    order), so this divides the work by several times at the cost of one factorize.
+    """
+    codes, uniques = pd.factorize(_as_text(values))
+    result, bad = parse(pd.Series(uniques, dtype="str"))
+    spread = result.take(codes)
+    spread.index = values.index
+    flags = pd.Series(bad.to_numpy(dtype=bool)[codes], index=values.index, dtype=bool)
+    return spread, flags
 
 
 def _eastern_to_ascii(text: pd.Series) -> pd.Series:
@@ -171,23 +186,41 @@ def _eastern_to_ascii(text: pd.Series) -> pd.Series:
     return text
 
 
+def _arrow(text: pd.Series) -> pa.Array:
+    return pa.array(text.to_numpy(dtype=object), type=pa.string())
+
+
+def _from_arrow(array: pa.Array, index: pd.Index) -> pd.Series:
+    series: pd.Series = array.to_pandas().astype("str")
+    series.index = index
+    return series
+
+
+def _tidy_text(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
+    array = pc.utf8_normalize(_arrow(distinct), "NFC")
+    array = pc.replace_substring_regex(array, INVISIBLE, "")
+    # Splitting on whitespace knows every Unicode space (NBSP, narrow NBSP, newlines).
+    array = pc.utf8_trim_whitespace(pc.binary_join(pc.utf8_split_whitespace(array), " "))
+    return _from_arrow(array, distinct.index), pd.Series(False, index=distinct.index)
+
+
+def _tidy_custom(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
+    array = pc.utf8_normalize(_arrow(distinct), "NFC")
+    array = pc.replace_substring_regex(array, INVISIBLE, "")
+    array = pc.replace_substring(array, "\r\n", "\n")
+    array = pc.replace_substring_regex(array, r"[ \t\x{00A0}\x{202F}]+\n", "\n")
+    array = pc.utf8_trim_whitespace(array)
+    return _from_arrow(array, distinct.index), pd.Series(False, index=distinct.index)
+
+
 def clean_text_column(values: pd.Series) -> pd.Series:
     """Trim, collapse inner whitespace (newlines, NBSP) to one space, NFC, drop invisibles."""
-    text = _as_text(values)
-    text = text.str.normalize("NFC")
-    text = text.str.replace(INVISIBLE, "", regex=True)
-    text = text.str.replace(f"[{SPACES}]+", " ", regex=True)
-    return text.str.strip()
+    return _per_distinct(values, _tidy_text)[0]
 
 
 def clean_custom_column(values: pd.Series) -> pd.Series:
     """Custom data keeps its line breaks (Shopify's Note Attributes are one fact a line)."""
-    text = _as_text(values)
-    text = text.str.normalize("NFC")
-    text = text.str.replace(INVISIBLE, "", regex=True)
-    text = text.str.replace("\r\n", "\n", regex=False)
-    text = text.str.replace(r"[ \t\x{00A0}\x{202F}]+\n", "\n", regex=True)
-    return text.str.strip()
+    return _per_distinct(values, _tidy_custom)[0]
 
 
 # --- phones --------------------------------------------------------------------------------
@@ -214,18 +247,19 @@ WRAPPERS = [
     (r"^(\+?\d+)\.0+$", r"\1"),  # a number that went through a float: 612345678.0
 ]
 #: A common Moroccan shape once separators are gone; group 1 is the 9-digit national number.
-MA_SHAPE = r"^(?:(?:\+|00)2120?|2120?|0)?([5-8]\d{8})$"
+MA_SHAPE = r"^(?:(?:\+|00)2120?|2120?|0)?(?P<national>[5-8]\d{8})$"
 SEPARATORS = rf"[{SPACES}\-.()\x{{2010}}-\x{{2015}}]"
 SCIENTIFIC = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
+MULTI_SEPARATORS = re.compile(r"[/|,;&]|\s-\s|\s{2,}")
 LETTERS = re.compile(r"\([^)]*\)|[^\W\d_]+")
 
 
-def _strip_spreadsheet_junk(values: pd.Series) -> pd.Series:
-    text = _eastern_to_ascii(_as_text(values).str.replace(INVISIBLE, "", regex=True))
-    text = text.str.strip()
+def _strip_spreadsheet_junk(values: pd.Series) -> pa.Array:
+    array = pc.replace_substring_regex(_arrow(_eastern_to_ascii(_as_text(values))), INVISIBLE, "")
+    array = pc.utf8_trim_whitespace(array)
     for pattern, replacement in WRAPPERS:
-        text = text.str.replace(pattern, replacement, regex=True)
-    return text.str.strip()
+        array = pc.replace_substring_regex(array, pattern, replacement)
+    return pc.utf8_trim_whitespace(array)
 
 
 def normalize_phone_column(
@@ -241,27 +275,42 @@ def normalize_phone_column(
     Common Moroccan shapes are handled on the whole column at once; only the other distinct
     values go through libphonenumber, once each.
     """
-    text = _strip_spreadsheet_junk(values)
+    return _per_distinct(values, lambda distinct: _normalize_phones(distinct, fmt, region))
+
+
+def _normalize_phones(
+    values: pd.Series, fmt: PhoneFormat, region: str
+) -> tuple[pd.Series, pd.Series]:
+    stripped = _strip_spreadsheet_junk(values)
+    text = _from_arrow(stripped, values.index)
     empty = text == ""
     if fmt == "raw":
         return text, pd.Series(False, index=values.index, dtype=bool)
     result = pd.Series("", index=values.index, dtype="str")
     done = empty.copy()
     if region.upper() == "MA":
-        compact = text.str.replace(SEPARATORS, "", regex=True)
-        national = compact.str.extract(MA_SHAPE, expand=False).fillna("")
-        fast = national.str.fullmatch(MA_NUMBER) & ~empty
+        compact = pc.replace_substring_regex(stripped, SEPARATORS, "")
+        national = pc.struct_field(pc.extract_regex(compact, MA_SHAPE), [0])
+        shaped = pc.is_valid(national)
+        fast = pc.and_(shaped, pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$"))
+        fast = pc.fill_null(fast, False)
         prefix = "0" if fmt == "national" else "+212"
-        result[fast] = prefix + national[fast]
-        done |= fast
-    bad = pd.Series(False, index=values.index, dtype=bool)
+        formatted = pc.binary_join_element_wise(prefix, pc.fill_null(national, ""), "")
+        result = _from_arrow(pc.if_else(fast, formatted, ""), values.index)
+        # A clean Moroccan shape outside every assigned range is invalid for libphonenumber
+        # too (same metadata): no need to ask it.
+        done |= pd.Series(shaped.to_numpy(zero_copy_only=False), index=values.index)
+    bad = done & ~empty & (result == "")
     rest = ~done
     if rest.any():
         leftovers = text[rest]
-        cache = {v: _parse_phone(v, fmt, region) for v in leftovers.unique().tolist()}
-        parsed = leftovers.map(cache)
-        result[rest] = parsed.fillna("")
-        bad[rest] = parsed.isna()
+        parsed = pd.Series(
+            [_parse_phone(v, fmt, region) for v in leftovers.tolist()],
+            index=leftovers.index,
+            dtype=object,
+        )
+        result[rest] = parsed.fillna("").astype("str")
+        bad[rest] = parsed.isna().to_numpy()
     return result, bad
 
 
@@ -290,12 +339,16 @@ def _parse_phone(value: str, fmt: PhoneFormat, region: str) -> str | None:
     if region.upper() == "MA" and re.fullmatch(r"[5-8]\d{8}", digits) and "+" not in cleaned:
         cleaned = "0" + digits  # the leading zero lost to a number-formatted cell
     number = _parse_one(cleaned, region)
-    if number is None:
-        # Several numbers in one cell ("0612345678 / 0698765432"): keep the first valid one.
-        for match in phonenumbers.PhoneNumberMatcher(cleaned, region):
-            if phonenumbers.is_valid_number(match.number):
-                number = match.number
-                break
+    if number is None and len(digits) > 12:
+        # Several numbers in one cell ("0612345678 / 0698765432"): keep the first valid one,
+        # trying the parts between separators first (libphonenumber's matcher is slow).
+        parts = [_parse_one(p, region) for p in MULTI_SEPARATORS.split(cleaned) if p.strip()]
+        number = next((p for p in parts if p is not None), None)
+        if number is None:
+            matches = phonenumbers.PhoneNumberMatcher(cleaned, region)
+            number = next(
+                (m.number for m in matches if phonenumbers.is_valid_number(m.number)), None
+            )
     return None if number is None else _format(number, fmt, region)
 
 
@@ -335,6 +388,10 @@ def parse_money_column(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     ("1,234" and "1.500" are 1234 and 1500: prices in dirhams have two decimals, never three);
     otherwise it is the decimal mark ("299,5", "0.125").
     """
+    return _per_distinct(values, _parse_amounts)
+
+
+def _parse_amounts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = _strip_money_text(values)
     empty = text == ""
     plain = text.str.fullmatch(PLAIN_AMOUNT)
@@ -385,6 +442,10 @@ def parse_quantity_column(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     0 and negative numbers are parsed: whether they are allowed is the schema's business.
     """
+    return _per_distinct(values, _parse_quantities)
+
+
+def _parse_quantities(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     text = _eastern_to_ascii(_as_text(values)).str.replace(f"[{SPACES}]", "", regex=True)
     empty = text == ""
     whole = text.str.replace(r"^([+-]?\d+)[.,]0*$", r"\1", regex=True)
