@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         results_file=None if args.no_write else args.results,
         quick=args.quick,
     )
-    return 1 if any(f.passed is False for f in results.findings) else 0
+    return 1 if any(f.failed for f in results.findings) else 0
 
 
 def profile_command(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class Sizes:
     @classmethod
     def quick(cls) -> Sizes:
         # a lower limit so that a short run still spans two rate windows
-        return cls(100_000, 10_000, 1, 1_000, 100, 50, 2_400, 12)
+        return cls(100_000, 10_000, 1, 1_000, 100, 50, 2_400, 30)
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,19 @@ class Finding:
     context: str
     target: str = ""
     passed: bool | None = None  # None: informative only, or could not be measured
+    #: Measured at sizes the target was not set for (`--quick`): shown, but not judged.
+    indicative: bool = False
 
     @property
     def verdict(self) -> str:
+        if self.indicative and self.passed is not None and self.measured != "error":
+            return "(met)" if self.passed else "(missed)"
         return {True: "PASS", False: "FAIL", None: "—"}[self.passed]
+
+    @property
+    def failed(self) -> bool:
+        """Counts against the suite: a target missed at full size, or a measurement broken."""
+        return self.passed is False and (not self.indicative or self.measured == "error")
 
 
 @dataclass
@@ -75,7 +84,11 @@ class Results:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    indicative: bool = False
+
     def add(self, finding: Finding) -> None:
+        if self.indicative:
+            finding = replace(finding, indicative=True)
         self.findings.append(finding)
         print(f"  {finding.verdict:4}  {finding.name}: {finding.measured}", file=sys.stderr)
 
@@ -89,8 +102,8 @@ def _failed(section: str, name: str, run: ProcessRun, target: str = "") -> Findi
     return Finding(section, name, "error", f"exit {run.returncode}: {tail}", target, False)
 
 
-def _rate(count: float, seconds: float) -> str:
-    return f"{count / seconds:,.0f}/s" if seconds > 0 else "n/a"
+def _rate(count: float, seconds: float, unit: str = "rows") -> str:
+    return f"{count / seconds:,.0f} {unit}/s" if seconds > 0 else "n/a"
 
 
 # --- 1. local throughput ----------------------------------------------------------------------
@@ -150,7 +163,7 @@ def _local_findings(
     name = "check time ÷ read-only pandas (pyarrow engine, dtype=str)"
     if read.ok:
         ratio = check.seconds / read.seconds
-        context = f"read-only: {read.seconds:.2f} s, {_rate(rows, read.seconds)} rows"
+        context = f"read-only: {read.seconds:.2f} s, {_rate(rows, read.seconds)}"
         results.add(Finding(section, name, f"{ratio:.1f}×", context, "≤ 8×", ratio <= 8))
     else:
         results.add(_failed(section, name, read, "≤ 8×"))
@@ -197,13 +210,12 @@ def _xlsx_findings(results: Results, seed: int) -> None:
         )
     read = best_of(_python("benchmarks.baselines", "read-xlsx", str(export.path)), sizes.repeats)
     name = f"`wedocod check` XLSX, {export.rows:,} rows, CSV report included"
-    # the target is for 100,000 rows; scale it for other sizes so --quick still says something
-    limit = 10.0 * export.rows / 100_000
-    target = f"< {limit:g} s"
+    limit = 10.0  # for 100,000 rows; at other sizes the verdict is only indicative
+    target = f"< {limit:g} s (100,000 rows)"
     if not check.ok:
         results.add(_failed(section, name, check, target))
         return
-    context = f"{_rate(export.rows, check.seconds)} rows, peak {check.peak_rss_mb:,.0f} MB"
+    context = f"{_rate(export.rows, check.seconds)}, peak {check.peak_rss_mb:,.0f} MB"
     if read.ok:
         context += (
             f"; read-only (pandas + calamine): {read.seconds:.2f} s, "
@@ -260,7 +272,8 @@ def bench_upload(results: Results, seed: int) -> None:
         ratio = rate / base_rate if base_rate else math.inf
         context = (
             f"import: {rate:,.0f} leads/s ({default.seconds:.1f} s for {default.accepted:,} "
-            f"accepted); baseline: {base_rate:,.1f} leads/s"
+            f"accepted, process start and report included; first to last request "
+            f"{default.active_seconds:.1f} s); baseline: {base_rate:,.1f} leads/s"
         )
         results.add(Finding(section, name, f"{ratio:.1f}×", context, "≥ 30×", ratio >= 30))
         results.add(_calls_finding(section, "default settings (batches of 10)", default, 9))
@@ -384,9 +397,12 @@ def render(results: Results, quick: bool) -> str:
     for f in results.findings:
         cells = (f.section, f.name, f.measured, f.target or "—", f.verdict, f.context)
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
-    passed = sum(1 for f in results.findings if f.passed)
-    failed = sum(1 for f in results.findings if f.passed is False)
-    lines += ["", f"{passed} targets met, {failed} missed.", ""]
+    if quick:
+        lines += ["", "`--quick`: verdicts in parentheses are indicative only.", ""]
+    else:
+        passed = sum(1 for f in results.findings if f.passed)
+        failed = sum(1 for f in results.findings if f.passed is False)
+        lines += ["", f"{passed} targets met, {failed} missed or not measured.", ""]
     return "\n".join(lines)
 
 
@@ -398,7 +414,7 @@ def run_suite(
     quick: bool = False,
 ) -> Results:
     """Runs the chosen sections, prints the table, and writes it to `results_file`."""
-    results = Results(sizes)
+    results = Results(sizes, indicative=quick)
     started = time.perf_counter()
     benches: dict[str, Callable[[Results, int], None]] = {
         "local": bench_local,

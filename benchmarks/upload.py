@@ -225,6 +225,13 @@ class ImportRun:
         return int(self.summary.get("created", 0)) + int(self.summary.get("queued", 0))
 
     @property
+    def active_seconds(self) -> float:
+        """From the first to the last request the server logged: the upload without start-up."""
+        if not self.requests:
+            return 0.0
+        return self.requests[-1].at - self.requests[0].at
+
+    @property
     def routes(self) -> Counter[str]:
         return Counter(request.route for request in self.requests)
 
