@@ -68,8 +68,11 @@ _CSV_RISKY = re.compile(f"^'*{_CSV_STARTS}")
 #: ... unless it is one plain number ("-5", "+212612345678", "-0,5") or a lone sign (Shopify
 #: writes "-" for no zip code): a spreadsheet reads that as a number or as text, never as a
 #: formula, and prefixing would change amounts and phones on their way back in.
-_CSV_PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+(?:[.,]\d+)?)?$")
+# ([0-9], not \d: Python's \d takes Arabic-Indic digits, RE2's does not)
+_CSV_PLAIN_NUMBER = re.compile(r"^[+-]?(?:[0-9]+(?:[.,][0-9]+)?)?$")
 _CSV_ESCAPED = re.compile(f"^'+{_CSV_STARTS}")
+
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 #: Text colour and fill per outcome, Excel's own "Good", "Neutral" and "Bad" styles.
 _GREEN = {"bg_color": "#C6EFCE", "font_color": "#006100"}
@@ -113,9 +116,16 @@ def default_report_path(input: Path) -> Path:
 
 
 def write_report(
-    path: Path, table: Table, outcomes: Sequence[RowOutcome], summary: Summary
+    path: Path,
+    table: Table,
+    outcomes: Sequence[RowOutcome],
+    summary: Summary,
+    *,
+    comment_limit: int = COMMENT_LIMIT,
 ) -> Path:
     """Write the report for `table` to `path` (``.xlsx`` or ``.csv``), atomically.
+
+    In an XLSX, the faulty cells of the first `comment_limit` faulty rows carry a comment.
 
     Raises ValueError when the suffix is neither, when an outcome is missing for a row of
     the table (or names a row it does not have), or when an XLSX cannot hold the table.
@@ -131,7 +141,9 @@ def write_report(
                 f"an Excel sheet ({EXCEL_MAX_ROWS - 1:,} rows, {EXCEL_MAX_COLUMNS:,} columns); "
                 "write the report as .csv instead"
             )
-        _write_atomically(path, lambda tmp: _write_xlsx(tmp, table, frame, ordered, summary))
+        _write_atomically(
+            path, lambda tmp: _write_xlsx(tmp, table, frame, ordered, summary, comment_limit)
+        )
     else:
         _write_atomically(path, lambda tmp: _write_csv(tmp, frame, ordered))
     return path
@@ -304,6 +316,9 @@ def _cell_text(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, str):
+        # openpyxl leaves OOXML's escapes of control characters ("_x000D_") as they are
+        return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
     return str(value)
 
 
@@ -368,18 +383,23 @@ def _workbook(path: Path) -> Any:
 
 
 def _write_xlsx(
-    tmp: Path, table: Table, frame: pd.DataFrame, ordered: Sequence[RowOutcome], summary: Summary
+    tmp: Path,
+    table: Table,
+    frame: pd.DataFrame,
+    ordered: Sequence[RowOutcome],
+    summary: Summary,
+    comment_limit: int,
 ) -> None:
     book = _workbook(tmp)
     report = book.add_worksheet(REPORT_SHEET)  # first: the reader takes the first sheet
     summary_sheet = book.add_worksheet(SUMMARY_SHEET)
-    _write_report_sheet(book, report, frame, ordered)
+    _write_report_sheet(book, report, frame, ordered, comment_limit)
     _write_summary_sheet(book, summary_sheet, table, ordered, summary)
     book.close()
 
 
 def _write_report_sheet(
-    book: Any, sheet: Any, frame: pd.DataFrame, ordered: Sequence[RowOutcome]
+    book: Any, sheet: Any, frame: pd.DataFrame, ordered: Sequence[RowOutcome], comment_limit: int
 ) -> None:
     headers = _text(frame.columns)
     columns = [_text(frame.iloc[:, i].tolist()) for i in range(len(headers))]
@@ -420,7 +440,7 @@ def _write_report_sheet(
                 write_string(line, col, value)
         if not outcome.columns:
             continue
-        comment = commented < COMMENT_LIMIT
+        comment = commented < comment_limit
         commented += 1
         for header in sorted(outcome.columns, key=lambda h: position.get(h, 0)):
             at = position.get(header)
