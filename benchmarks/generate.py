@@ -215,9 +215,11 @@ def generate_table(
     return pa.table({name: columns[name] for name in COLUMNS}), n_orders, broken
 
 
-def export_path(kind: str, size: int, seed: int, invalid_rate: float, suffix: str) -> Path:
+def export_path(
+    kind: str, size: int, seed: int, invalid_rate: float, suffix: str, directory: Path = DATA_DIR
+) -> Path:
     rate = f"{invalid_rate:g}".replace(".", "p")
-    return DATA_DIR / f"{kind}-v{GENERATOR_VERSION}-{size}-s{seed}-bad{rate}.{suffix}"
+    return directory / f"{kind}-v{GENERATOR_VERSION}-{size}-s{seed}-bad{rate}.{suffix}"
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
@@ -261,11 +263,13 @@ def ensure_export(
     seed: int = 7,
     invalid_rate: float = 0.01,
     xlsx: bool = False,
+    directory: Path = DATA_DIR,
 ) -> Export:
-    """The generated export for these settings: reused from `benchmarks/data/` when present."""
+    """The generated export for these settings: reused from `directory` when present."""
     kind, size = ("orders", orders) if orders is not None else ("rows", rows)
-    assert size is not None
-    path = export_path(kind, size, seed, invalid_rate, "xlsx" if xlsx else "csv")
+    if size is None:
+        raise ValueError("give rows or orders")
+    path = export_path(kind, size, seed, invalid_rate, "xlsx" if xlsx else "csv", directory)
     meta = path.with_name(path.name + ".meta")
     if path.exists() and meta.exists():
         n_rows, n_orders, broken = (int(v) for v in meta.read_text().split())
