@@ -246,6 +246,12 @@ class Breaker:
                 self.tripped = True
             return self.tripped
 
+    def trip(self, err: Exception) -> None:
+        """Open at once: one batch ran out of attempts, so the API is not usable now."""
+        with self._lock:
+            self.last_error = str(err)
+            self.tripped = True
+
 
 def _backoff(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with full jitter (attempt counts from 1)."""
@@ -372,6 +378,8 @@ class _Upload:
                     return
                 if attempts >= options.max_attempts:
                     self._fail(pending, f"Gave up after {attempts} attempts: {err}")
+                    self.breaker.trip(err)
+                    self.halt.set()
                     return
                 self.halt.wait(_backoff(attempts, options.backoff, options.max_backoff))
                 continue
@@ -608,7 +616,8 @@ def upload_leads(
     ]
     if run.breaker.tripped:
         raise CircuitOpen(
-            f"Stopped after {run.breaker.threshold} failures in a row: {run.breaker.last_error}",
+            f"Stopped: the API kept failing, last with: {run.breaker.last_error}. "
+            "Run the import again later; it resumes where this one stopped.",
             outcomes,
         )
     return outcomes

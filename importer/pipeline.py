@@ -1,0 +1,365 @@
+"""The import pipeline end to end: file -> leads -> server -> report (the CLI's library face)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from importer.client import LeadsClient
+from importer.group import group_leads
+from importer.ledger import Ledger
+from importer.mapping import (
+    MappedTable,
+    apply_mapping,
+    detect_mapping,
+    load_mapping,
+    preset_mapping,
+)
+from importer.mapping import Mapping as ColumnMapping
+from importer.model import (
+    FieldError,
+    Issue,
+    Lead,
+    LeadOutcome,
+    Outcome,
+    RowOutcome,
+    Summary,
+)
+from importer.normalize import NormalizeOptions, normalize_lines
+from importer.read import Table, read_table
+from importer.report import REPORT_COLUMNS, default_report_path, write_report
+from importer.upload import CircuitOpen, UploadOptions, upload_leads
+from importer.validate import Catalog, load_catalog, validate_leads, validate_lines
+
+PhoneFormat = Literal["national", "e164", "raw"]
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to read and understand one input file."""
+
+    sheet: str | None = None
+    preset: str | None = None
+    mapping_file: Path | None = None
+    catalog_file: Path | None = None
+    phone_format: PhoneFormat = "national"
+    region: str = "MA"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A file read, mapped, normalised, validated and grouped: what `check` reports on."""
+
+    table: Table
+    mapped: MappedTable
+    leads: tuple[Lead, ...]
+    issues: dict[int, tuple[Issue, ...]]
+    orders: dict[str, tuple[int, ...]]
+
+    @property
+    def invalid_orders(self) -> int:
+        valid = {lead.key for lead in self.leads}
+        return sum(1 for key in self.orders if key not in valid)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a check or an import came to: the summary, each row's outcome, and the exit status."""
+
+    summary: Summary
+    rows: tuple[RowOutcome, ...]
+    stopped: str | None = None  # why the run stopped early (interrupt, circuit breaker), if it did
+
+    @property
+    def complete(self) -> bool:
+        """Every lead is on the server (created/skipped), or valid for a check."""
+        s = self.summary
+        return (
+            self.stopped is None
+            and s.invalid == 0
+            and s.rejected == 0
+            and s.failed == 0
+            and s.queued == 0
+            and s.uncertain == 0
+        )
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the API is and the token to use (never printed, never logged)."""
+
+    base_url: str
+    token: str = field(repr=False)
+
+
+def choose_mapping(table: Table, options: SourceOptions) -> ColumnMapping:
+    """The mapping file if given, else the named preset, else the detected one."""
+    if options.mapping_file is not None:
+        return load_mapping(options.mapping_file, table)
+    if options.preset:
+        return preset_mapping(options.preset, table)
+    return detect_mapping(table)
+
+
+def prepare_file(path: Path, options: SourceOptions) -> Prepared:
+    """Read, map, normalise, validate and group one file. Bad data becomes issues, not errors."""
+    table = _without_report_columns(read_table(path, options.sheet))
+    catalog = load_catalog(options.catalog_file) if options.catalog_file else None
+    return prepare_table(table, choose_mapping(table, options), options, catalog)
+
+
+def _without_report_columns(table: Table) -> Table:
+    """A report fixed in Excel comes back in: its own columns are not the user's data."""
+    headers = [str(h) for h in table.frame.columns[: len(REPORT_COLUMNS)]]
+    if tuple(headers) != REPORT_COLUMNS:
+        return table
+    return replace(table, frame=table.frame.drop(columns=list(REPORT_COLUMNS)))
+
+
+def prepare_table(
+    table: Table,
+    mapping: ColumnMapping,
+    options: SourceOptions,
+    catalog: Catalog | None = None,
+) -> Prepared:
+    mapped = apply_mapping(table, mapping)
+    mapped, found = normalize_lines(
+        mapped, NormalizeOptions(phone_format=options.phone_format, region=options.region)
+    )
+    found = [*found, *validate_lines(mapped)]
+    grouped = group_leads(mapped, _by_row(found), catalog)
+    found.extend(grouped.issues)
+    found.extend(validate_leads(grouped.leads, catalog, mapped.columns))
+    issues = _by_row(found)
+    leads, order_issues = _drop_orders_with_issues(grouped.leads, issues)
+    for issue in order_issues:
+        issues.setdefault(issue.row or 0, []).append(issue)
+    return Prepared(
+        table=table,
+        mapped=mapped,
+        leads=leads,
+        issues={row: tuple(found_here) for row, found_here in issues.items()},
+        orders=dict(grouped.orders),
+    )
+
+
+def check_file(
+    path: Path, options: SourceOptions, report: Path | None = None, *, write: bool = True
+) -> RunResult:
+    """Everything but the network: each row `valid` or `invalid`, and the report."""
+    prepared = prepare_file(path, options)
+    valid_rows = {row for lead in prepared.leads for row in lead.rows}
+    rows = _row_outcomes(
+        prepared, {row: (Outcome.VALID, None, ()) for row in valid_rows}, Outcome.INVALID
+    )
+    summary = Summary(
+        file=str(path),
+        rows=len(prepared.table.frame),
+        leads=len(prepared.orders),
+        invalid=prepared.invalid_orders,
+        valid=len(prepared.leads),
+    )
+    return _finish(prepared.table, rows, summary, report, write=write)
+
+
+def import_file(
+    path: Path,
+    options: SourceOptions,
+    connection: Connection,
+    upload: UploadOptions,
+    *,
+    report: Path | None = None,
+    ledger_path: Path | None = None,
+    on_prepared: Callable[[Prepared], None] | None = None,
+) -> RunResult:
+    """Check the file, upload its valid leads exactly once, and write the report."""
+    prepared = prepare_file(path, options)
+    if on_prepared is not None:
+        on_prepared(prepared)
+    client = LeadsClient(connection.base_url, connection.token)
+    ledger = Ledger.open(ledger_path or Ledger.default_path(), client.account_id)
+    stopped: str | None = None
+    try:
+        run_id = ledger.start_run(str(path), len(prepared.table.frame), len(prepared.orders))
+        try:
+            outcomes = upload_leads(client, prepared.leads, ledger, run_id, upload)
+        except CircuitOpen as err:
+            outcomes = list(err.outcomes)
+            stopped = str(err)
+        if upload.stop is not None and upload.stop.is_set():
+            stopped = stopped or "interrupted"
+        result = _import_result(prepared, outcomes, path, report, stopped)
+        ledger.finish_run(
+            run_id,
+            _counts(result.summary),
+            "complete" if result.complete else (stopped or "partial"),
+        )
+        return result
+    finally:
+        ledger.close()
+        client.close()
+
+
+def _import_result(
+    prepared: Prepared,
+    outcomes: Sequence[LeadOutcome],
+    path: Path,
+    report: Path | None,
+    stopped: str | None,
+) -> RunResult:
+    by_key = {o.key: o for o in outcomes}
+    per_row: dict[int, tuple[Outcome, str | None, tuple[Issue, ...]]] = {}
+    counts: dict[Outcome, int] = defaultdict(int)
+    for lead in prepared.leads:
+        got = by_key.get(lead.key) or LeadOutcome(
+            lead.key,
+            Outcome.FAILED,
+            message="Not sent: the run stopped before this lead's turn. Run the import again.",
+        )
+        counts[got.outcome] += 1
+        errors = _server_issues(lead, got, prepared.mapped.columns)
+        for row in lead.rows:
+            per_row[row] = (got.outcome, got.ref, errors.get(row, ()))
+    rows = _row_outcomes(prepared, per_row, Outcome.INVALID)
+    summary = Summary(
+        file=str(path),
+        rows=len(prepared.table.frame),
+        leads=len(prepared.orders),
+        invalid=prepared.invalid_orders,
+        created=counts[Outcome.CREATED],
+        skipped=counts[Outcome.SKIPPED],
+        rejected=counts[Outcome.REJECTED],
+        failed=counts[Outcome.FAILED],
+        queued=counts[Outcome.QUEUED],
+        uncertain=counts[Outcome.UNCERTAIN],
+    )
+    return _finish(prepared.table, rows, summary, report, stopped=stopped)
+
+
+def _finish(
+    table: Table,
+    rows: tuple[RowOutcome, ...],
+    summary: Summary,
+    report: Path | None,
+    *,
+    write: bool = True,
+    stopped: str | None = None,
+) -> RunResult:
+    if write:
+        target = report or default_report_path(table.path)
+        summary = _with_report(summary, str(target))
+        write_report(target, table, rows, summary)
+    return RunResult(summary=summary, rows=rows, stopped=stopped)
+
+
+def _with_report(summary: Summary, report: str) -> Summary:
+    return replace(summary, report=report)
+
+
+def _counts(summary: Summary) -> dict[str, int]:
+    return {k: v for k, v in summary.to_dict().items() if isinstance(v, int)}
+
+
+def _by_row(issues: Iterable[Issue]) -> dict[int, list[Issue]]:
+    out: dict[int, list[Issue]] = defaultdict(list)
+    for issue in issues:
+        out[issue.row if issue.row is not None else 0].append(issue)
+    return out
+
+
+def _drop_orders_with_issues(
+    leads: Sequence[Lead], issues: Mapping[int, Sequence[Issue]]
+) -> tuple[tuple[Lead, ...], list[Issue]]:
+    """Leads with an issue on any row are invalid; their clean rows are told why."""
+    kept: list[Lead] = []
+    extra: list[Issue] = []
+    for lead in leads:
+        bad = [row for row in lead.rows if issues.get(row)]
+        if not bad:
+            kept.append(lead)
+            continue
+        first = bad[0]
+        for row in lead.rows:
+            if not issues.get(row):
+                extra.append(
+                    Issue(
+                        row,
+                        None,
+                        "order_invalid",
+                        f"Not imported because row {first} of the same order has errors.",
+                    )
+                )
+    return tuple(kept), extra
+
+
+def _server_issues(
+    lead: Lead, outcome: LeadOutcome, columns: Mapping[str, str]
+) -> dict[int, tuple[Issue, ...]]:
+    """Place the server's words about a lead on the rows and columns they are about."""
+    if not outcome.errors and not outcome.message:
+        return {}
+    per_row: dict[int, list[Issue]] = defaultdict(list)
+    code = outcome.outcome.value
+    for err in outcome.errors:
+        for row, column in _locate(lead, err, columns):
+            per_row[row].append(Issue(row, column, code, err.message))
+    if outcome.message and not outcome.errors:
+        for row in lead.rows:
+            per_row[row].append(Issue(row, None, code, outcome.message))
+    return {row: tuple(found) for row, found in per_row.items()}
+
+
+def _locate(
+    lead: Lead, err: FieldError, columns: Mapping[str, str]
+) -> list[tuple[int, str | None]]:
+    parts = err.field.split(".")
+    if parts[0] == "products" and len(parts) >= 3 and parts[1].isdigit():
+        index = int(parts[1])
+        product_column: str | None = columns.get(parts[2], parts[2])
+        if len(lead.products) == len(lead.rows) and index < len(lead.rows):
+            return [(lead.rows[index], product_column)]
+        return [(row, product_column) for row in lead.rows]
+    if parts[0] == "data" and len(parts) >= 2 and parts[1].isdigit():
+        # entry 0 is our import_id; the user's entries follow in mapping order
+        index = int(parts[1]) - 1
+        key = lead.data[index].key if 0 <= index < len(lead.data) else None
+        data_column = columns.get(f"data:{key}", key) if key else None
+        return [(row, data_column) for row in lead.rows]
+    column = columns.get(parts[0], parts[0]) if parts[0] else None
+    return [(row, column) for row in lead.rows]
+
+
+def _row_outcomes(
+    prepared: Prepared,
+    known: Mapping[int, tuple[Outcome, str | None, tuple[Issue, ...]]],
+    otherwise: Outcome,
+) -> tuple[RowOutcome, ...]:
+    """One outcome per source row, in source order; a row with issues is never lost."""
+    out: list[RowOutcome] = []
+    columns = prepared.mapped.columns
+    for row in prepared.table.frame.index.tolist():
+        issues = prepared.issues.get(row, ())
+        if row in known and not issues:
+            outcome, ref, server = known[row]
+            out.append(
+                RowOutcome(row, outcome, ref, server, frozenset(_fault_columns(server, columns)))
+            )
+            continue
+        if not issues:
+            issues = (Issue(row, None, "not_a_lead", "This row did not become part of any lead."),)
+        out.append(
+            RowOutcome(row, otherwise, None, issues, frozenset(_fault_columns(issues, columns)))
+        )
+    return tuple(out)
+
+
+def _fault_columns(issues: Iterable[Issue], columns: Mapping[str, str]) -> set[str]:
+    """Source headers at fault: an issue's column may name several joined headers."""
+    faulty: set[str] = set()
+    for issue in issues:
+        if issue.column:
+            faulty.update(part.strip() for part in issue.column.split(" + "))
+    return faulty
