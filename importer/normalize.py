@@ -204,17 +204,34 @@ def _from_arrow(array: pa.Array, index: pd.Index) -> pd.Series:
     return series
 
 
-def _tidy_text(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
-    array = pc.utf8_normalize(_arrow(distinct), "NFC")
-    array = pc.replace_substring_regex(array, INVISIBLE, "")
+def _on_some(array: pa.Array, mask: pa.Array, change: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """Apply ``change`` to the masked values only: most cells are plain ASCII and need none."""
+    if not pc.any(mask).as_py():
+        return array
+    return pc.replace_with_mask(array, mask, change(pc.filter(array, mask)))
+
+
+def _unicode_fixes(array: pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(pc.utf8_normalize(array, "NFC"), INVISIBLE, "")
+
+
+def _collapse_spaces(array: pa.Array) -> pa.Array:
     # Splitting on whitespace knows every Unicode space (NBSP, narrow NBSP, newlines).
-    array = pc.utf8_trim_whitespace(pc.binary_join(pc.utf8_split_whitespace(array), SPACE))
+    return pc.binary_join(pc.utf8_split_whitespace(array), SPACE)
+
+
+def _tidy_text(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
+    array = _arrow(distinct)
+    non_ascii = pc.invert(pc.string_is_ascii(array))
+    array = _on_some(array, non_ascii, _unicode_fixes)
+    spaced = pc.or_(non_ascii, pc.match_substring_regex(array, r"[\t\n\r\f\v]|  "))
+    array = pc.utf8_trim_whitespace(_on_some(array, spaced, _collapse_spaces))
     return _from_arrow(array, distinct.index), pd.Series(False, index=distinct.index)
 
 
 def _tidy_custom(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
-    array = pc.utf8_normalize(_arrow(distinct), "NFC")
-    array = pc.replace_substring_regex(array, INVISIBLE, "")
+    array = _arrow(distinct)
+    array = _on_some(array, pc.invert(pc.string_is_ascii(array)), _unicode_fixes)
     array = pc.replace_substring(array, "\r\n", "\n")
     array = pc.replace_substring_regex(array, r"[ \t\x{00A0}\x{202F}]+\n", "\n")
     array = pc.utf8_trim_whitespace(array)
@@ -254,6 +271,8 @@ WRAPPERS = [
     (r"^(?i:tel:?|t[ée]l[ée]phone:?|phone:?)\s*", ""),
     (r"^(\+?\d+)\.0+$", r"\1"),  # a number that went through a float: 612345678.0
 ]
+#: Cells that need one of WRAPPERS (checked first: one pass instead of four).
+WRAPPED = r"^(?:=|[\x{0027}\x{2018}\x{2019}`]|(?i:t[ée]l|phone))|\.0+$"
 #: A common Moroccan shape once separators are gone; group 1 is the 9-digit national number.
 MA_SHAPE = r"^(?:(?:\+|00)2120?|2120?|0)?(?P<national>[5-8]\d{8})$"
 SEPARATORS = rf"[{SPACES}\-.()\x{{2010}}-\x{{2015}}]"
@@ -263,8 +282,14 @@ LETTERS = re.compile(r"\([^)]*\)|[^\W\d_]+")
 
 
 def _strip_spreadsheet_junk(values: pd.Series) -> pa.Array:
-    array = pc.replace_substring_regex(_arrow(_eastern_to_ascii(_as_text(values))), INVISIBLE, "")
+    array = _arrow(_eastern_to_ascii(_as_text(values)))
+    array = _on_some(array, pc.invert(pc.string_is_ascii(array)), _unicode_fixes)
     array = pc.utf8_trim_whitespace(array)
+    wrapped = pc.match_substring_regex(array, WRAPPED)
+    return _on_some(array, wrapped, _unwrap)
+
+
+def _unwrap(array: pa.Array) -> pa.Array:
     for pattern, replacement in WRAPPERS:
         array = pc.replace_substring_regex(array, pattern, replacement)
     return pc.utf8_trim_whitespace(array)
@@ -297,7 +322,11 @@ def _normalize_phones(
     result = pd.Series("", index=values.index, dtype="str")
     done = empty.copy()
     if region.upper() == "MA":
-        compact = pc.replace_substring_regex(stripped, SEPARATORS, "")
+        compact = _on_some(
+            stripped,
+            pc.invert(pc.match_substring_regex(stripped, r"^\+?[0-9]*$")),
+            lambda some: pc.replace_substring_regex(some, SEPARATORS, ""),
+        )
         national = pc.struct_field(pc.extract_regex(compact, MA_SHAPE), [0])
         shaped = pc.is_valid(national)
         fast = pc.and_(shaped, pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$"))

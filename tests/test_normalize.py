@@ -187,7 +187,8 @@ def test_fast_path_agrees_with_libphonenumber(value: str) -> None:
     out, bad = normalize_phone_column(text([value]))
     if number is not None and phonenumbers.is_valid_number(number):
         expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        assert out.iloc[0] == "0" + expected[4:]
+        moroccan = phonenumbers.region_code_for_number(number) == "MA"
+        assert out.iloc[0] == ("0" + expected[4:] if moroccan else expected)
     else:
         assert bool(bad.iloc[0])
 
