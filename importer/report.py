@@ -125,22 +125,22 @@ def write_report(
 ) -> Path:
     """Write the report for `table` to `path` (``.xlsx`` or ``.csv``), atomically.
 
-    In an XLSX, the faulty cells of the first `comment_limit` faulty rows carry a comment.
+    Returns the path written: the same, except when an Excel sheet cannot hold the table
+    (over 1,048,575 rows): the report is then written as CSV beside it, ``<stem>.csv``,
+    rather than lost after an import. In an XLSX, the faulty cells of the first
+    `comment_limit` faulty rows carry a comment.
 
-    Raises ValueError when the suffix is neither, when an outcome is missing for a row of
-    the table (or names a row it does not have), or when an XLSX cannot hold the table.
+    Raises ValueError when the suffix is neither, or when an outcome is missing for a row
+    of the table (or is given twice, or names a row it does not have).
     """
     path = Path(path)
     kind = _report_kind(path)
     frame = _original_columns(table.frame)
     ordered = _outcomes_in_source_order(frame.index, outcomes)
+    too_big = len(frame) + 1 > EXCEL_MAX_ROWS or len(frame.columns) + 4 > EXCEL_MAX_COLUMNS
+    if kind == "xlsx" and too_big:
+        path, kind = path.with_suffix(".csv"), "csv"
     if kind == "xlsx":
-        if len(frame) + 1 > EXCEL_MAX_ROWS or len(frame.columns) + 4 > EXCEL_MAX_COLUMNS:
-            raise ValueError(
-                f"{path}: {len(frame):,} rows x {len(frame.columns) + 4} columns do not fit in "
-                f"an Excel sheet ({EXCEL_MAX_ROWS - 1:,} rows, {EXCEL_MAX_COLUMNS:,} columns); "
-                "write the report as .csv instead"
-            )
         _write_atomically(
             path, lambda tmp: _write_xlsx(tmp, table, frame, ordered, summary, comment_limit)
         )

@@ -503,3 +503,17 @@ def time_reports(sizes: Sequence[int]) -> None:
 
 if __name__ == "__main__":
     time_reports([int(a) for a in sys.argv[1:]] or [100_000, 1_000_000])
+
+
+def test_a_table_too_big_for_excel_is_reported_as_csv(tmp_path: Path) -> None:
+    rows = 1_048_576  # one more than a sheet holds under its header
+    frame = pd.DataFrame(index=pd.RangeIndex(2, rows + 2, name="row"))
+    table = Table(Path("big.csv"), frame, None, 1, None, None)
+    outcomes = [RowOutcome(n, Outcome.VALID) for n in range(2, rows + 2)]
+    written = write_report(tmp_path / "big.report.xlsx", table, outcomes, Summary("b", rows, rows))
+    assert written == tmp_path / "big.report.csv"
+    assert [p.name for p in tmp_path.iterdir()] == ["big.report.csv"]
+    with written.open(encoding="utf-8-sig", newline="") as handle:
+        lines = handle.read().split("\r\n")
+    assert lines[0] == '"Row","Outcome","Lead ref","Errors"'
+    assert lines[-2] == f'{rows + 1},"valid","",""' and len(lines) == rows + 2
