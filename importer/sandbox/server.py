@@ -62,17 +62,34 @@ def _uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
     )
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: a free one, read back with getsockname)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is TCP,
+    # and without it Nagle + delayed ACK add ~40 ms to every answer sent in two writes
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def url_of(host: str, sock: socket.socket) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{sock.getsockname()[1]}"
+
+
 @contextmanager
 def serve_in_thread(
     config: SandboxConfig, host: str = "127.0.0.1", port: int = 0
 ) -> Iterator[RunningSandbox]:
     """Serves the sandbox from a background thread until the block ends (port 0: a free one)."""
     app, sandbox = create_app(config)
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound = sock.getsockname()[1]
-    server = uvicorn.Server(_uvicorn_config(app, host, bound))
+    sock = bind(host, port)
+    server = uvicorn.Server(_uvicorn_config(app, host, sock.getsockname()[1]))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -80,8 +97,7 @@ def serve_in_thread(
             if not thread.is_alive():
                 raise RuntimeError("the sandbox server could not start")
             thread.join(0.01)
-        shown = f"[{host}]" if ":" in host else host
-        yield RunningSandbox(f"http://{shown}:{bound}", sandbox, config.tokens[0])
+        yield RunningSandbox(url_of(host, sock), sandbox, config.tokens[0])
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -97,22 +113,24 @@ def serve(config: SandboxConfig, host: str = "127.0.0.1", port: int = 8787) -> N
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+    sock = bind(host, port)
     app, sandbox = create_app(config)
-    url = f"http://{host}:{port}"
+    url = url_of(host, sock)
     print(f"WedoCOD sandbox listening on {url}", file=sys.stderr)
     for token in config.tokens:
         print(f"  token: {token}", file=sys.stderr)
     print(f"  try: curl -H 'Authorization: Bearer {config.tokens[0]}' {url}/lead-statuses",
           file=sys.stderr)  # fmt: skip
-    print("  Ctrl-C to stop", file=sys.stderr)
-    server = uvicorn.Server(_uvicorn_config(app, host, port))
+    print("  Ctrl-C to stop", file=sys.stderr, flush=True)
+    server = uvicorn.Server(_uvicorn_config(app, host, sock.getsockname()[1]))
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn already shut down gracefully on the first Ctrl-C
     finally:
+        sock.close()
         sandbox.close()
-        print("sandbox stopped", file=sys.stderr)
+        print("sandbox stopped", file=sys.stderr, flush=True)
 
 
 __all__ = ["DroppableH11Protocol", "Message", "RunningSandbox", "serve", "serve_in_thread"]

@@ -123,7 +123,11 @@ class Store:
 
     def _new_ref(self) -> str:
         while True:
-            ref = "".join(self._rng.choice(_LETTERS) for _ in range(8))
+            value = self._rng.randrange(26**8)
+            ref = ""
+            for _ in range(8):
+                value, letter = divmod(value, 26)
+                ref += _LETTERS[letter]
             if ref not in self._refs:
                 self._refs.add(ref)
                 return ref
