@@ -56,16 +56,72 @@ def order_numbers(frame: pd.DataFrame) -> tuple[np.ndarray, int]:
     return renumber[codes], len(first)
 
 
+def first_filled(values: pd.Series, codes: np.ndarray, n_orders: int) -> np.ndarray:
+    """Position of each order's first non-empty value (empty: "" or NA), -1 when it has none."""
+    filled = (values.fillna("") != "").to_numpy(dtype=bool)
+    positions = np.flatnonzero(filled)
+    found_codes = codes[positions]
+    first = ~pd.Series(found_codes).duplicated().to_numpy()
+    found_at = np.full(n_orders, -1, dtype=np.int64)
+    found_at[found_codes[first]] = positions[first]
+    return found_at
+
+
+def _order_values(
+    values: pd.Series,
+    codes: np.ndarray,
+    n_orders: int,
+    label: str,
+    column: str,
+    keys_and_rows: tuple[list[str], list[int]],
+    conflicts: dict[int, list[Issue]],
+) -> list[str]:
+    """Each order's first non-empty value; another non-empty value in it is a conflict.
+
+    Vectorised: the Python loop runs over conflicting rows only.
+    """
+    texts = values.astype("str").fillna("").reset_index(drop=True)
+    found_at = first_filled(texts, codes, n_orders)
+    some = found_at >= 0
+    chosen = texts.iloc[np.where(some, found_at, 0)].reset_index(drop=True)
+    per_row = chosen.iloc[codes].reset_index(drop=True)
+    clash = ((texts != "") & (texts != per_row) & pd.Series(some[codes])).to_numpy(dtype=bool)
+    order_keys, row_numbers = keys_and_rows
+    for position in np.flatnonzero(clash).tolist():
+        order = int(codes[position])
+        first = int(found_at[order])
+        here, there = row_numbers[first], row_numbers[position]
+        mine, other = texts.iat[first], texts.iat[position]
+        what = f"Order {order_keys[position]} has two different {label}s"
+        conflicts.setdefault(order, []).extend(
+            (
+                Issue(
+                    here, column, "conflict", f"{what}: '{mine}' here and '{other}' on row {there}."
+                ),
+                Issue(
+                    there, column, "conflict", f"{what}: '{other}' here and '{mine}' on row {here}."
+                ),
+            )
+        )
+    out: list[str] = chosen.tolist()
+    for order in np.flatnonzero(~some).tolist():
+        out[order] = ""
+    return out
+
+
 def _texts(frame: pd.DataFrame, name: str) -> list[str]:
+    """A text column as a list of str, "" for empty or NA."""
     if name not in frame.columns:
         return [""] * len(frame)
-    return [v if isinstance(v, str) else "" for v in frame[name].tolist()]
+    return list(frame[name].astype("str").fillna("").tolist())
 
 
 def _numbers(frame: pd.DataFrame, name: str) -> list[Any]:
+    """A numeric column as a list of Python numbers, None for NA."""
     if name not in frame.columns:
         return [None] * len(frame)
-    return [None if v is pd.NA or v != v else v for v in frame[name].tolist()]
+    column: Any = frame[name]  # pandas-stubs do not allow na_value=None
+    return list(column.to_numpy(dtype=object, na_value=None).tolist())
 
 
 def import_key_for(
@@ -126,10 +182,7 @@ def group_leads(
 
     row_numbers = [int(r) for r in frame.index.tolist()]
     order_keys = _texts(frame, "order_key")
-    lead_values = [_texts(frame, name) for name in LEAD_FIELDS]
     custom_names = [c for c in frame.columns if isinstance(c, str) and c.startswith(CUSTOM_PREFIX)]
-    custom_keys = [c[len(CUSTOM_PREFIX) :] for c in custom_names]
-    custom_values = [_texts(frame, c) for c in custom_names]
     skus = _texts(frame, "sku")
     names = _texts(frame, "product_name")
     quantities = _numbers(frame, "quantity")
@@ -142,6 +195,24 @@ def group_leads(
     def where(field: str) -> str:
         return columns.get(field, field)
 
+    def per_order(name: str, label: str) -> list[str]:
+        if name not in frame.columns:
+            return [""] * n_orders
+        keys_and_rows = (order_keys, row_numbers)
+        return _order_values(
+            frame[name], codes, n_orders, label, where(name), keys_and_rows, conflicts
+        )
+
+    conflicts: dict[int, list[Issue]] = {}
+    lead_columns = [per_order(name, name.replace("_", " ")) for name in LEAD_FIELDS]
+    custom_columns = [
+        (name[len(CUSTOM_PREFIX) :], per_order(name, name[len(CUSTOM_PREFIX) :]))
+        for name in custom_names
+    ]
+    sku_at, name_at, quantity_at, total_at = (
+        where(f) for f in ("sku", "product_name", "quantity", "total")
+    )
+
     leads: list[Lead] = []
     issues: list[Issue] = []
     orders: dict[str, tuple[int, ...]] = {}
@@ -151,34 +222,28 @@ def group_leads(
     gc.disable()
     try:
         start = 0
-        for end in ends:
+        for number, end in enumerate(ends):
             members = order_list[start:end]
             start = end
-            rows = tuple(row_numbers[i] for i in members)
+            rows = tuple([row_numbers[i] for i in members])
             order_key = order_keys[members[0]]
-            found: list[Issue] = []
-
-            lead_fields = [
-                _first_value(values, members, rows, name, order_key, where(name), found)
-                for name, values in zip(LEAD_FIELDS, lead_values, strict=True)
-            ]
-            data: list[tuple[str, str]] = []
-            for key, name, values in zip(custom_keys, custom_names, custom_values, strict=True):
-                value = _first_value(values, members, rows, key, order_key, where(name), found)
-                if value:
-                    data.append((key, value))
+            found = list(conflicts.get(number, ()))
+            lead_fields = [values[number] for values in lead_columns]
+            data = [(key, values[number]) for key, values in custom_columns if values[number]]
 
             products: list[tuple[str, Any, Any]] = []
             for i, row in zip(members, rows, strict=True):
-                sku = skus[i]
+                sku, quantity, total = skus[i], quantities[i], totals[i]
                 if row not in known_bad:
                     if not sku and names[i]:
-                        sku = _sku_by_name(names[i], row, catalog, where("product_name"), found)
-                    else:
-                        _require(row, "sku", sku, where("sku"), found)
-                    _require(row, "quantity", quantities[i], where("quantity"), found)
-                    _require(row, "total", totals[i], where("total"), found)
-                products.append((sku, quantities[i], totals[i]))
+                        sku = _sku_by_name(names[i], row, catalog, name_at, found)
+                    elif not sku:
+                        found.append(_required(row, "sku", sku_at))
+                    if quantity is None:
+                        found.append(_required(row, "quantity", quantity_at))
+                    if total is None:
+                        found.append(_required(row, "total", total_at))
+                products.append((sku, quantity, total))
 
             if order_key:
                 key = f"order:{order_key}"
@@ -191,7 +256,8 @@ def group_leads(
             orders[key] = rows
 
             bad = [row for row in rows if row in known_bad]
-            bad.extend(issue.row for issue in found if issue.row is not None)
+            if found:
+                bad.extend(issue.row for issue in found if issue.row is not None)
             if bad or found:
                 issues.extend(found)
                 _tell_the_rest(rows, set(bad), order_key, issues)
@@ -216,53 +282,9 @@ def group_leads(
     return GroupResult(tuple(leads), tuple(issues), orders)
 
 
-def _first_value(
-    values: list[str],
-    members: list[int],
-    rows: tuple[int, ...],
-    field: str,
-    order_key: str,
-    column: str,
-    found: list[Issue],
-) -> str:
-    """The order's first non-empty value of a field; other different values are conflicts."""
-    if len(members) == 1:
-        return values[members[0]]
-    first = ""
-    first_row = 0
-    for i, row in zip(members, rows, strict=True):
-        value = values[i]
-        if not value:
-            continue
-        if not first:
-            first, first_row = value, row
-        elif value != first:
-            label = field.replace("_", " ")
-            found.append(
-                Issue(
-                    first_row,
-                    column,
-                    "conflict",
-                    f"Order {order_key} has two different {label}s: '{first}' here "
-                    f"and '{value}' on row {row}.",
-                )
-            )
-            found.append(
-                Issue(
-                    row,
-                    column,
-                    "conflict",
-                    f"Order {order_key} has two different {label}s: '{value}' here "
-                    f"and '{first}' on row {first_row}.",
-                )
-            )
-    return first
-
-
-def _require(row: int, field: str, value: Any, column: str, found: list[Issue]) -> None:
+def _required(row: int, field: str, column: str) -> Issue:
     """validate_lines reports empty product fields; a caller that skipped it is told here."""
-    if value is None or value == "":
-        found.append(Issue(row, column, "required", f"The {field} field is required."))
+    return Issue(row, column, "required", f"The {field} field is required.")
 
 
 def _sku_by_name(

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from importer.group import order_numbers
+from importer.group import first_filled, order_numbers
 from importer.mapping import MappedTable
 from importer.model import CUSTOM_PREFIX, Issue, Lead
 from schemas.leads import (
@@ -233,14 +233,10 @@ def _first_filled(
     values: pd.Series, codes: np.ndarray, n_orders: int
 ) -> tuple[pd.Series, np.ndarray]:
     """Each order's first non-empty value (NA when none) and its position (-1 when none)."""
-    filled = (values.fillna("") != "").to_numpy(dtype=bool)
-    positions = np.flatnonzero(filled)
-    found_codes = codes[positions]
-    first = ~pd.Series(found_codes).duplicated().to_numpy()
-    found_at = np.full(n_orders, -1, dtype=np.int64)
-    found_at[found_codes[first]] = positions[first]
-    chosen = values.iloc[positions[first]]
-    by_order = pd.Series(chosen.array, index=found_codes[first], dtype="str")
+    found_at = first_filled(values, codes, n_orders)
+    used = np.flatnonzero(found_at >= 0)
+    chosen = values.iloc[found_at[used]]
+    by_order = pd.Series(chosen.array, index=used, dtype="str")
     return by_order.reindex(pd.RangeIndex(n_orders)), found_at
 
 
