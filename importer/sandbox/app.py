@@ -108,8 +108,10 @@ class Sandbox:
         self._wake = threading.Condition()
         self._closing = False
         self._worker = threading.Thread(target=self._work, name="sandbox-batches", daemon=True)
+        # batches a previous run accepted but did not process: this run's delay applies
+        resume_at = time.time() + config.async_delay
         for batch_id, account, leads, due in self.store.queued_batches():
-            self._push(batch_id, account, leads, due)
+            self._push(batch_id, account, leads, min(due, resume_at))
         self._worker.start()
 
     # -- accounts ----------------------------------------------------------------------------

@@ -71,6 +71,8 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # listening now: clients told the URL may connect before uvicorn's loop is up
+        sock.listen(2048)
     except OSError:
         sock.close()
         raise
