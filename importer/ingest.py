@@ -115,8 +115,9 @@ def _ingest_one(
         on_result(path, result, None)
         return None
     folder = DONE if result.complete else ATTENTION
-    target = _file_away(path, work_report, folder, stamp)
-    report = target.with_name(f"{target.stem}.report.xlsx")
+    written = Path(result.summary.report or work_report)
+    target = _file_away(path, written, folder, stamp)
+    report = target.with_name(f"{target.stem}.report{written.suffix}")
     on_result(target, replace(result, summary=replace(result.summary, report=str(report))), None)
     return result.complete
 
@@ -130,7 +131,7 @@ def _file_away(path: Path, report: Path | None, folder: str, stamp: str) -> Path
         target = destination / f"{path.stem}.{stamp}{path.suffix}"
     os.replace(path, target)
     if report is not None and report.exists():
-        os.replace(report, target.with_name(f"{target.stem}.report.xlsx"))
+        os.replace(report, target.with_name(f"{target.stem}.report{report.suffix}"))
     return target
 
 

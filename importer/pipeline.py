@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -30,7 +32,12 @@ from importer.model import (
 )
 from importer.normalize import NormalizeOptions, normalize_lines
 from importer.read import Table, read_table
-from importer.report import REPORT_COLUMNS, default_report_path, write_report
+from importer.report import (
+    REPORT_COLUMNS,
+    default_report_path,
+    text_from_csv_cell,
+    write_report,
+)
 from importer.upload import CircuitOpen, UploadOptions, upload_leads
 from importer.validate import Catalog, load_catalog, validate_leads, validate_lines
 
@@ -112,11 +119,15 @@ def prepare_file(path: Path, options: SourceOptions) -> Prepared:
 
 
 def _without_report_columns(table: Table) -> Table:
-    """A report fixed in Excel comes back in: its own columns are not the user's data."""
+    """A report fixed in Excel comes back in: its own columns are not the user's data, and a
+    CSV report's formula escapes (a leading `'`) are taken off again."""
     headers = [str(h) for h in table.frame.columns[: len(REPORT_COLUMNS)]]
     if tuple(headers) != REPORT_COLUMNS:
         return table
-    return replace(table, frame=table.frame.drop(columns=list(REPORT_COLUMNS)))
+    frame = table.frame.drop(columns=list(REPORT_COLUMNS))
+    if table.sheet is None:
+        frame = frame.apply(lambda column: column.map(text_from_csv_cell))
+    return replace(table, frame=frame)
 
 
 def prepare_table(
@@ -250,8 +261,9 @@ def _finish(
 ) -> RunResult:
     if write:
         target = report or default_report_path(table.path)
-        summary = _with_report(summary, str(target))
-        write_report(target, table, rows, summary)
+        # a table too big for one Excel sheet is written as CSV: the path returned says where
+        written = write_report(target, table, rows, _with_report(summary, str(target)))
+        summary = _with_report(summary, str(written))
     return RunResult(summary=summary, rows=rows, stopped=stopped)
 
 
@@ -340,20 +352,34 @@ def _row_outcomes(
     """One outcome per source row, in source order; a row with issues is never lost."""
     out: list[RowOutcome] = []
     columns = prepared.mapped.columns
-    for row in prepared.table.frame.index.tolist():
-        issues = prepared.issues.get(row, ())
-        if row in known and not issues:
-            outcome, ref, server = known[row]
+    none: frozenset[str] = frozenset()
+    with _gc_paused():  # a million small objects: the cyclic GC would only slow us down
+        for row in prepared.table.frame.index.tolist():
+            issues = prepared.issues.get(row, ())
+            if row in known and not issues:
+                outcome, ref, server = known[row]
+                faulty = frozenset(_fault_columns(server, columns)) if server else none
+                out.append(RowOutcome(row, outcome, ref, server, faulty))
+                continue
+            if not issues:
+                issues = (
+                    Issue(row, None, "not_a_lead", "This row did not become part of any lead."),
+                )
             out.append(
-                RowOutcome(row, outcome, ref, server, frozenset(_fault_columns(server, columns)))
+                RowOutcome(row, otherwise, None, issues, frozenset(_fault_columns(issues, columns)))
             )
-            continue
-        if not issues:
-            issues = (Issue(row, None, "not_a_lead", "This row did not become part of any lead."),)
-        out.append(
-            RowOutcome(row, otherwise, None, issues, frozenset(_fault_columns(issues, columns)))
-        )
     return tuple(out)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _fault_columns(issues: Iterable[Issue], columns: Mapping[str, str]) -> set[str]:

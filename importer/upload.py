@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from importer.client import (
     RateLimited,
     ValidationFailed,
 )
-from importer.ledger import CREATED, Ledger, LedgerEntry
+from importer.ledger import CREATED, QUEUED, Ledger, LedgerEntry
 from importer.model import IMPORT_ID_KEY, FieldError, Lead, LeadOutcome, Outcome
 
 MAX_BATCH = 100
@@ -136,9 +137,10 @@ class LeadFinder:
             found = self.cached(wanted)
             if exhaustive or not thorough or len(found) == len(wanted):
                 return found
-            phones = dict.fromkeys(phone for key, phone in wanted if key not in found)
-            for phone in phones:
-                self._scan_phone(phone, since)
+            phones = list(dict.fromkeys(phone for key, phone in wanted if key not in found))
+            # each search is a round trip: a few at once (the Session's pool allows it)
+            with ThreadPoolExecutor(max_workers=min(4, len(phones))) as pool:
+                list(pool.map(lambda phone: self._scan_phone(phone, since), phones))
             return self.cached(wanted)
 
     def _scan_listing(self, missing: Sequence[Wanted], since: datetime, max_pages: int) -> bool:
@@ -167,7 +169,8 @@ class LeadFinder:
                 page=page,
                 per_page=self.per_page,
             )
-            self.calls += 1
+            with self._seen_lock:
+                self.calls += 1
             self._keep(got.items)
             if page >= got.pages or not got.items:
                 return
@@ -522,8 +525,23 @@ def resolve(
     now = datetime.now(UTC)
     sent = [e.sent_at or now for e in entries]
     since = run.options.since or (min(sent) - run.slack)
-    newest = max(sent)
-    remaining = max(0.0, min(run.options.wait, (newest - now).total_seconds() + run.options.wait))
+    # Only a batch the server may have queued (202, or larger than its sync threshold) can
+    # still be processing; a sync batch that committed is visible at once, so a restart
+    # after a crash need not sit out `wait` for leads the dead run never got to send.
+    sizes: dict[str | None, int] = {}
+    for e in entries:
+        sizes[e.batch] = sizes.get(e.batch, 0) + 1
+    maybe_async = [
+        e.sent_at or now
+        for e in entries
+        if e.state == QUEUED or sizes[e.batch] > run.options.sync_threshold
+    ]
+    remaining = 0.0
+    if maybe_async:
+        newest = max(maybe_async)
+        remaining = max(
+            0.0, min(run.options.wait, (newest - now).total_seconds() + run.options.wait)
+        )
     wanted = [(e.key, e.phone) for e in entries]
     try:
         found = finder.poll(wanted, since, time.monotonic() + remaining, run.stopping)
