@@ -103,6 +103,10 @@ def _failed(section: str, name: str, run: ProcessRun, target: str = "") -> Findi
     return Finding(section, name, "error", f"exit {run.returncode}: {tail}", target, False)
 
 
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else "?"
+
+
 def _rate(count: float, seconds: float, unit: str = "rows") -> str:
     return f"{count / seconds:,.0f} {unit}/s" if seconds > 0 else "n/a"
 
@@ -152,8 +156,8 @@ def _local_findings(
     summary = _summary(check)
     seen_rows = summary.get("rows")
     context = (
-        f"{check.seconds:.2f} s; {summary.get('leads', '?')} leads, "
-        f"{summary.get('invalid', '?')} invalid (file: {export.orders:,} orders, "
+        f"{check.seconds:.2f} s; {_count(summary.get('leads'))} leads, "
+        f"{_count(summary.get('invalid'))} invalid (file: {export.orders:,} orders, "
         f"{export.invalid_rows:,} rows broken on purpose)"
     )
     if seen_rows != rows:
@@ -174,7 +178,7 @@ def _local_findings(
         speedup = friction.seconds / check.seconds
         found = _summary(friction)
         context = (
-            f"frictionless: {friction.seconds:.1f} s (one run), {found.get('errors', '?')} "
+            f"frictionless: {friction.seconds:.1f} s (one run), {_count(found.get('errors'))} "
             f"errors, peak {friction.peak_rss_mb:,.0f} MB"
         )
         results.add(Finding(section, name, f"{speedup:.1f}×", context, "> 1×", speedup > 1))
@@ -435,7 +439,9 @@ def run_suite(
             benches[section](results, seed)
         except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as err:
             # one broken section must not hide the others' figures
-            results.add(Finding(section, f"{section} benchmark", "error", str(err)[:300]))
+            results.add(
+                Finding(section, f"{section} benchmark", "error", str(err)[:300], passed=False)
+            )
     results.seconds = time.perf_counter() - started
     table = render(results, quick)
     print(table)

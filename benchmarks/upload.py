@@ -135,17 +135,25 @@ def sandbox_process(
         reader.join(timeout=5)
 
 
-def server_lead_count(url: str) -> int:
-    """How many leads the account holds, from `GET /leads` pagination."""
-    answer = requests.get(
-        f"{url}/leads",
-        params={"per_page": 1},
-        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
-        timeout=REQUEST_TIMEOUT,
-    )
-    answer.raise_for_status()
-    total: int = answer.json()["meta"]["pagination"]["total"]
-    return total
+def server_lead_count(url: str, patience: float = 180.0) -> int:
+    """How many leads the account holds, from `GET /leads` pagination.
+
+    Under a rate limit the count waits its turn like any client: it honours `Retry-After`.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        answer = requests.get(
+            f"{url}/leads",
+            params={"per_page": 1},
+            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
+            timeout=REQUEST_TIMEOUT,
+        )
+        if answer.status_code == 429 and time.monotonic() < deadline:
+            time.sleep(float(answer.headers.get("Retry-After", "1")) + 0.1)
+            continue
+        answer.raise_for_status()
+        total: int = answer.json()["meta"]["pagination"]["total"]
+        return total
 
 
 # --- the baseline: what a user would write -----------------------------------------------------
