@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -409,3 +410,14 @@ def test_module_entry_point_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_client_leaving_mid_body_creates_nothing(sandbox: RunningSandbox) -> None:
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as raw:
+        raw.sendall(
+            b"POST /leads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"data": ['
+        )
+    wait_for(lambda: sandbox.sandbox.stats.get("POST /leads", 0) == 1)
+    assert api(sandbox, "GET", "/leads").json()["data"] == []

@@ -23,6 +23,7 @@ import requests
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from importer.sandbox.config import SandboxConfig, load_catalog
@@ -259,6 +260,8 @@ class Gate:
 
         try:
             await self._handle(scope, receive, send_status, method, route)
+        except ClientDisconnect:
+            pass  # the client went away mid-request (a killed importer): nothing to answer
         except Exception:
             log.exception("%s %s failed", method, scope["path"])
             if not status[0]:
