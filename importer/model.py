@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 #: The lead fields we map source columns onto, in the order of the API docs.
 LEAD_FIELDS = ("full_name", "phone", "city", "area", "address")
@@ -140,6 +141,62 @@ class RowOutcome:
     errors: tuple[Issue, ...] = ()
     #: Source column headers whose cells are at fault (highlighted in the report).
     columns: frozenset[str] = field(default_factory=frozenset)
+
+
+class RowOutcomes(Sequence[RowOutcome]):
+    """Every source row's outcome, in source order, held as columns.
+
+    A million-row check would otherwise build a million `RowOutcome` objects; here only the
+    rows with something to say (errors, cells at fault) carry one, in `details`. Indexing
+    still gives a `RowOutcome` for any row, so it reads like the list it stands for.
+    """
+
+    __slots__ = ("details", "outcomes", "refs", "rows")
+
+    def __init__(
+        self,
+        rows: list[int],
+        outcomes: list[Outcome],
+        refs: list[str | None],
+        details: dict[int, RowOutcome],
+    ) -> None:
+        if not len(rows) == len(outcomes) == len(refs):
+            raise ValueError("rows, outcomes and refs must be as long as each other")
+        self.rows = rows
+        self.outcomes = outcomes
+        self.refs = refs
+        self.details = details
+
+    @classmethod
+    def from_list(cls, items: Sequence[RowOutcome]) -> RowOutcomes:
+        if isinstance(items, RowOutcomes):
+            return items
+        return cls(
+            [o.row for o in items],
+            [o.outcome for o in items],
+            [o.ref for o in items],
+            {o.row: o for o in items if o.errors or o.columns},
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> RowOutcome: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RowOutcome]: ...
+    def __getitem__(self, index: int | slice) -> RowOutcome | Sequence[RowOutcome]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        row = self.rows[index]
+        found = self.details.get(row)
+        if found is not None:
+            return found
+        return RowOutcome(row, Outcome(self.outcomes[index]), self.refs[index])
+
+    def __iter__(self) -> Iterator[RowOutcome]:
+        for i in range(len(self.rows)):
+            yield self[i]
 
 
 @dataclass(frozen=True, slots=True)

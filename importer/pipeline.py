@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+
+import numpy as np
+import pandas as pd
 
 from importer.client import LeadsClient
 from importer.group import group_leads
@@ -28,6 +29,7 @@ from importer.model import (
     LeadOutcome,
     Outcome,
     RowOutcome,
+    RowOutcomes,
     Summary,
 )
 from importer.normalize import NormalizeOptions, normalize_lines
@@ -77,7 +79,7 @@ class RunResult:
     """What a check or an import came to: the summary, each row's outcome, and the exit status."""
 
     summary: Summary
-    rows: tuple[RowOutcome, ...]
+    rows: Sequence[RowOutcome]
     stopped: str | None = None  # why the run stopped early (interrupt, circuit breaker), if it did
 
     @property
@@ -162,10 +164,10 @@ def check_file(
 ) -> RunResult:
     """Everything but the network: each row `valid` or `invalid`, and the report."""
     prepared = prepare_file(path, options)
-    valid_rows = {row for lead in prepared.leads for row in lead.rows}
-    rows = _row_outcomes(
-        prepared, {row: (Outcome.VALID, None, ()) for row in valid_rows}, Outcome.INVALID
-    )
+    placed = LeadRows()
+    for lead in prepared.leads:
+        placed.add(lead.rows, Outcome.VALID, None)
+    rows = _row_outcomes(prepared, placed)
     summary = Summary(
         file=str(path),
         rows=len(prepared.table.frame),
@@ -222,7 +224,7 @@ def _import_result(
     stopped: str | None,
 ) -> RunResult:
     by_key = {o.key: o for o in outcomes}
-    per_row: dict[int, tuple[Outcome, str | None, tuple[Issue, ...]]] = {}
+    placed = LeadRows()
     counts: dict[Outcome, int] = defaultdict(int)
     for lead in prepared.leads:
         got = by_key.get(lead.key) or LeadOutcome(
@@ -231,10 +233,10 @@ def _import_result(
             message="Not sent: the run stopped before this lead's turn. Run the import again.",
         )
         counts[got.outcome] += 1
-        errors = _server_issues(lead, got, prepared.mapped.columns)
-        for row in lead.rows:
-            per_row[row] = (got.outcome, got.ref, errors.get(row, ()))
-    rows = _row_outcomes(prepared, per_row, Outcome.INVALID)
+        placed.add(lead.rows, got.outcome, got.ref)
+        if got.errors or got.message:
+            placed.server.update(_server_issues(lead, got, prepared.mapped.columns))
+    rows = _row_outcomes(prepared, placed)
     summary = Summary(
         file=str(path),
         rows=len(prepared.table.frame),
@@ -252,7 +254,7 @@ def _import_result(
 
 def _finish(
     table: Table,
-    rows: tuple[RowOutcome, ...],
+    rows: Sequence[RowOutcome],
     summary: Summary,
     report: Path | None,
     *,
@@ -344,42 +346,57 @@ def _locate(
     return [(row, column) for row in lead.rows]
 
 
-def _row_outcomes(
-    prepared: Prepared,
-    known: Mapping[int, tuple[Outcome, str | None, tuple[Issue, ...]]],
-    otherwise: Outcome,
-) -> tuple[RowOutcome, ...]:
-    """One outcome per source row, in source order; a row with issues is never lost."""
-    out: list[RowOutcome] = []
+class LeadRows:
+    """The rows of the leads that went somewhere, with each row's outcome and ref."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.outcomes: list[Outcome] = []
+        self.refs: list[str | None] = []
+        self.server: dict[int, tuple[Issue, ...]] = {}  # the server's words, per row
+
+    def add(self, rows: Sequence[int], outcome: Outcome, ref: str | None) -> None:
+        self.rows.extend(rows)
+        self.outcomes.extend([outcome] * len(rows))
+        self.refs.extend([ref] * len(rows))
+
+
+def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
+    """One outcome per source row, in source order; a row no stage accounted for is said so.
+
+    Column-wise: only rows with errors become `RowOutcome` objects.
+    """
+    index = prepared.table.frame.index
     columns = prepared.mapped.columns
-    none: frozenset[str] = frozenset()
-    with _gc_paused():  # a million small objects: the cyclic GC would only slow us down
-        for row in prepared.table.frame.index.tolist():
-            issues = prepared.issues.get(row, ())
-            if row in known and not issues:
-                outcome, ref, server = known[row]
-                faulty = frozenset(_fault_columns(server, columns)) if server else none
-                out.append(RowOutcome(row, outcome, ref, server, faulty))
-                continue
-            if not issues:
-                issues = (
-                    Issue(row, None, "not_a_lead", "This row did not become part of any lead."),
-                )
-            out.append(
-                RowOutcome(row, otherwise, None, issues, frozenset(_fault_columns(issues, columns)))
-            )
-    return tuple(out)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    outcomes = np.full(len(index), None, dtype=object)
+    refs = np.full(len(index), None, dtype=object)
+    if placed.rows:
+        at = index.get_indexer(pd.Index(placed.rows))
+        outcomes[at] = np.array(placed.outcomes, dtype=object)
+        refs[at] = np.array(placed.refs, dtype=object)
+    details: dict[int, RowOutcome] = {}
+    for row, issues in prepared.issues.items():
+        details[row] = RowOutcome(
+            row, Outcome.INVALID, None, issues, frozenset(_fault_columns(issues, columns))
+        )
+    for row in index[pd.isna(outcomes)].tolist():
+        if row not in details:
+            lost = Issue(row, None, "not_a_lead", "This row did not become part of any lead.")
+            details[row] = RowOutcome(row, Outcome.INVALID, None, (lost,))
+    if details:
+        known = [row for row in details if row in index]
+        at = index.get_indexer(pd.Index(known))
+        outcomes[at] = np.array([details[row].outcome for row in known], dtype=object)
+    for row, errors in placed.server.items():
+        at_row = int(index.get_loc(row))  # type: ignore[arg-type]
+        details[row] = RowOutcome(
+            row,
+            Outcome(outcomes[at_row]),
+            refs[at_row],
+            errors,
+            frozenset(_fault_columns(errors, columns)),
+        )
+    return RowOutcomes(index.tolist(), outcomes.tolist(), refs.tolist(), details)
 
 
 def _fault_columns(issues: Iterable[Issue], columns: Mapping[str, str]) -> set[str]:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import xlsxwriter
 
-from importer.model import Issue, Outcome, RowOutcome, Summary
+from importer.model import Issue, Outcome, RowOutcome, RowOutcomes, Summary
 from importer.read import Table
 
 __all__ = [
@@ -278,13 +278,15 @@ def _original_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _outcomes_in_source_order(index: pd.Index, outcomes: Sequence[RowOutcome]) -> list[RowOutcome]:
+def _outcomes_in_source_order(index: pd.Index, outcomes: Sequence[RowOutcome]) -> RowOutcomes:
+    rows = index.tolist()
+    if isinstance(outcomes, RowOutcomes) and outcomes.rows == rows:
+        return outcomes  # the pipeline's columns, already one per row in source order
     by_row: dict[int, RowOutcome] = {}
     for outcome in outcomes:
         if outcome.row in by_row:
             raise ValueError(f"two outcomes for source row {outcome.row}")
         by_row[outcome.row] = outcome
-    rows = index.tolist()
     missing = [row for row in rows if row not in by_row]
     if missing:
         shown = ", ".join(str(r) for r in missing[:10]) + (" ..." if len(missing) > 10 else "")
@@ -292,7 +294,7 @@ def _outcomes_in_source_order(index: pd.Index, outcomes: Sequence[RowOutcome]) -
     if len(by_row) != len(rows):
         extra = sorted(set(by_row) - set(rows))[:10]
         raise ValueError(f"outcomes for rows the table does not have: {extra}")
-    return [by_row[row] for row in rows]
+    return RowOutcomes.from_list([by_row[row] for row in rows])
 
 
 def _errors_text(issues: Sequence[Issue]) -> str:
@@ -325,19 +327,22 @@ def _cell_text(value: Any) -> str:
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def _write_csv(tmp: Path, frame: pd.DataFrame, ordered: Sequence[RowOutcome]) -> None:
+def _write_csv(tmp: Path, frame: pd.DataFrame, ordered: RowOutcomes) -> None:
     """Vectorised: the columns become Arrow arrays, are escaped whole, and Arrow writes them.
 
     (pandas' ``to_csv`` took 5 s for 1M rows; Arrow's writer a fraction of that. It quotes
     every text cell, which any CSV reader takes.)
     """
+    errors = [""] * len(ordered)
+    if ordered.details:
+        position = {row: i for i, row in enumerate(ordered.rows)}
+        for row, detail in ordered.details.items():
+            errors[position[row]] = _errors_text(detail.errors)
     arrays = [
-        pa.array([o.row for o in ordered], pa.int64()),
-        pa.array([o.outcome.value for o in ordered], pa.string()),
-        _csv_array(pa.array([o.ref or "" for o in ordered], pa.string())),
-        _csv_array(
-            pa.array([_errors_text(o.errors) if o.errors else "" for o in ordered], pa.string())
-        ),
+        pa.array(ordered.rows, pa.int64()),
+        pa.array(ordered.outcomes, pa.string()),
+        _csv_array(pc.fill_null(pa.array(ordered.refs, pa.string()), "")),
+        _csv_array(pa.array(errors, pa.string())),
     ]
     for i in range(len(frame.columns)):
         arrays.append(_csv_array(_arrow_text(frame.iloc[:, i])))
@@ -386,7 +391,7 @@ def _write_xlsx(
     tmp: Path,
     table: Table,
     frame: pd.DataFrame,
-    ordered: Sequence[RowOutcome],
+    ordered: RowOutcomes,
     summary: Summary,
     comment_limit: int,
 ) -> None:
@@ -462,7 +467,7 @@ def _write_summary_sheet(
     book: Any,
     sheet: Any,
     table: Table,
-    ordered: Sequence[RowOutcome],
+    ordered: RowOutcomes,
     summary: Summary,
 ) -> None:
     title = book.add_format({"bold": True, "font_size": 14})
@@ -495,7 +500,7 @@ def _write_summary_sheet(
         line += 1
 
     line += 1
-    rows_per_outcome = Counter(o.outcome for o in ordered)
+    rows_per_outcome = Counter(Outcome(o) for o in ordered.outcomes)
     for col, name in enumerate(("Outcome", "Leads", "Rows", "What it means / what to do")):
         sheet.write_string(line, col, name, bold)
     for outcome in Outcome:
