@@ -425,3 +425,51 @@ def test_real_process_import_with_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["created"] == summary["leads"]
+
+
+def test_sandbox_command_serves_the_docs_example_and_stops_on_ctrl_c() -> None:
+    import re
+    import signal
+
+    import requests
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "importer", "sandbox", "--port", "0", "--token", "cli-token"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", first)
+        assert url, first
+        body = {
+            "data": [
+                {
+                    "full_name": "Ahmed El Fassi",
+                    "phone": "0612345678",
+                    "city": "Casablanca",
+                    "address": "123 Main Street",
+                    "data": [{"key": "note", "value": "Prefers afternoon delivery"}],
+                    "area": "Maarif",
+                    "products": [{"sku": "SKU-001", "quantity": 2, "total": 299}],
+                }
+            ]
+        }
+        answer = requests.post(
+            url.group(0) + "/leads",
+            json=body,
+            headers={"Authorization": "Bearer cli-token"},
+            timeout=10,
+        )
+        assert answer.status_code == 201
+        assert answer.json()["data"]["failed_count"] == 0
+        assert answer.json()["meta"] == {"mode": "sync", "total": 1}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    logged = [line for line in output.splitlines() if "/leads" in line and "curl" not in line]
+    assert logged and not any("cli-token" in line for line in logged)  # requests logged, no token
