@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from importer.client import LeadsClient
+from importer.client import ApiError, LeadsClient
 from importer.group import group_leads
 from importer.ledger import Ledger
 from importer.mapping import (
@@ -202,6 +202,9 @@ def import_file(
         except CircuitOpen as err:
             outcomes = list(err.outcomes)
             stopped = str(err)
+        except ApiError as err:  # the token refused: nothing more can be done in this run
+            ledger.finish_run(run_id, {}, f"stopped: {err}")
+            raise
         if upload.stop is not None and upload.stop.is_set():
             stopped = stopped or "interrupted"
         result = _import_result(prepared, outcomes, path, report, stopped)
