@@ -84,12 +84,20 @@ def _read_csv(path: Path) -> Table:
         data = path.read_bytes()
     except OSError as err:
         raise ReadError(f"{path}: cannot be read ({err.strerror or err})") from err
-    if not data.strip():
+    # isspace() stops at the first visible byte; strip() would copy the whole file first.
+    if not data or data.isspace():
         raise ReadError(f"{path}: the file is empty")
     encoding, data = _decode_to_utf8(path, data)
-    sample = data[:SAMPLE_BYTES].decode("utf-8", errors="ignore")
-    delimiter = _detect_delimiter(sample)
+    delimiter = _detect_delimiter(_sample(data))
     rows = _parse_csv(data, delimiter)
+    if rows is None and encoding == "utf-8" and not _is_utf8(data):
+        # The UTF-8 guess was optimistic (see _decode_to_utf8): re-read as a legacy Excel export.
+        encoding = _guess_legacy_encoding(data[:SAMPLE_BYTES])
+        data = data.decode(encoding, errors="replace").encode("utf-8")
+        delimiter = _detect_delimiter(_sample(data))
+        rows = _parse_csv(data, delimiter)
+    if rows is None:
+        rows = _parse_csv_slowly(data.decode("utf-8", errors="replace"), delimiter)
     if not rows.num_rows:
         raise ReadError(f"{path}: the file is empty")
     frame = _frame_from_arrow(rows)
@@ -102,8 +110,24 @@ def _read_csv(path: Path) -> Table:
     return Table(path, body, None, 1, encoding, delimiter)
 
 
+def _sample(data: bytes) -> str:
+    return data[:SAMPLE_BYTES].decode("utf-8", errors="ignore")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _decode_to_utf8(path: Path, data: bytes) -> tuple[str, bytes]:
-    """Return the detected encoding and the bytes as UTF-8 without a BOM."""
+    """Return the detected encoding and the bytes as UTF-8 without a BOM.
+
+    Without a BOM the answer is "utf-8" unchecked: pyarrow checks every cell while parsing,
+    and decoding the whole file here only to check it cost as much as the parse itself.
+    """
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig", data[len(codecs.BOM_UTF8) :]
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -114,14 +138,7 @@ def _decode_to_utf8(path: Path, data: bytes) -> tuple[str, bytes]:
             raise ReadError(f"{path}: is not valid UTF-16 text ({err.reason})") from err
     if b"\x00" in data[:8192]:
         raise ReadError(f"{path}: is not a text (CSV) file: it holds binary data")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        return "utf-8", data
-    encoding = _guess_legacy_encoding(data[:SAMPLE_BYTES])
-    return encoding, data.decode(encoding, errors="replace").encode("utf-8")
+    return "utf-8", data
 
 
 def _guess_legacy_encoding(sample: bytes) -> str:
@@ -192,37 +209,28 @@ def _detect_delimiter(sample: str, max_records: int = 50) -> str:
     return best
 
 
-def _parse_csv(data: bytes, delimiter: str) -> pa.Table:
-    """Parse with pyarrow (fast); fall back to the csv module when rows are ragged."""
-    ragged: list[int] = []
-
-    def note_ragged(row: Any) -> str:
-        ragged.append(row.number)
-        return "skip"
-
+def _parse_csv(data: bytes, delimiter: str) -> pa.Table | None:
+    """Parse with pyarrow (fast); None when rows are ragged or a cell is not UTF-8."""
     width = _header_width(data, delimiter)
     names = [f"f{i}" for i in range(width)]
     try:
-        table = pacsv.read_csv(
+        table: pa.Table = pacsv.read_csv(
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
+            # Without an invalid_row_handler a ragged row raises, which is all we need to know.
             parse_options=pacsv.ParseOptions(
-                delimiter=delimiter,
-                newlines_in_values=True,
-                ignore_empty_lines=False,
-                invalid_row_handler=note_ragged,
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(names, pa.string()),
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
+                check_utf8=True,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowException):
-        ragged.append(-1)
-    if not ragged:
-        return table
-    return _parse_csv_slowly(data.decode("utf-8", errors="replace"), delimiter)
+        return None
+    return table
 
 
 def _header_width(data: bytes, delimiter: str) -> int:

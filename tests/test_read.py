@@ -111,6 +111,31 @@ def test_ragged_rows_pad_short_and_keep_extra_as_columns(tmp_path: Path) -> None
     assert table.frame.index.tolist() == [2, 3, 4]
 
 
+def test_legacy_byte_far_down_the_file_still_means_legacy(tmp_path: Path) -> None:
+    # The one non-UTF-8 byte sits beyond the sniffing sample and pyarrow's first block.
+    filler = "".join(f"{i},Rabat\n" for i in range(300_000))
+    text = "id,ville\n" + filler + "300000,Fès\n"
+    table = read_table(write(tmp_path / "far.csv", text, "cp1252"))
+    assert table.encoding == "cp1252"
+    assert rows(table)[-1] == ["300000", "Fès"]
+    assert len(table.frame) == 300_001
+
+
+def test_legacy_file_with_ragged_rows(tmp_path: Path) -> None:
+    text = "nom,ville\nÉlodie,Fès,extra\nAli\n"
+    table = read_table(write(tmp_path / "lr.csv", text, "cp1252"))
+    assert table.encoding == "cp1252"
+    assert rows(table) == [["Élodie", "Fès", "extra"], ["Ali", "", ""]]
+
+
+def test_bom_file_with_a_stray_byte_keeps_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfnom,ville\nAli,F\xe8s\nSara,Rabat\n")
+    table = read_table(path)
+    assert table.encoding == "utf-8-sig"
+    assert rows(table) == [["Ali", "F\ufffds"], ["Sara", "Rabat"]]
+
+
 def test_trailing_delimiters_add_no_columns(tmp_path: Path) -> None:
     table = read_table(write(tmp_path / "t.csv", "a,b,\n1,2,\n3,4,\n"))
     assert list(table.frame.columns) == ["a", "b"]
