@@ -151,6 +151,33 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def upload_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """How to send: the same for import and ingest."""
+    func = click.option(
+        "--workers",
+        type=click.IntRange(1, 32),
+        default=4,
+        show_default=True,
+        help="Requests in flight at once.",
+    )(func)
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(1, 100),
+        default=10,
+        show_default=True,
+        help="Leads per request.",
+    )(func)
+
+
+def ledger_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--ledger",
+        "ledger_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The exactly-once journal (default: your state directory).",
+    )(func)
+
+
 def build_source(**kw: Any) -> SourceOptions:
     return SourceOptions(
         sheet=kw.get("sheet"),
@@ -242,6 +269,8 @@ def main() -> None:
 
 
 @main.command("import")
+@upload_options
+@ledger_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @source_options
 @connection_options
@@ -251,31 +280,11 @@ def main() -> None:
     help="Report path (.xlsx or .csv); default <file>.report.xlsx beside the input.",
 )
 @click.option(
-    "--batch-size",
-    type=click.IntRange(1, 100),
-    default=10,
-    show_default=True,
-    help="Leads per request.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 32),
-    default=4,
-    show_default=True,
-    help="Requests in flight at once.",
-)
-@click.option(
     "--wait",
     type=click.FloatRange(0),
     default=60.0,
     show_default=True,
     help="Seconds to wait for queued (async) batches to show up on the server.",
-)
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The exactly-once journal (default: your state directory).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
 @handles_errors
@@ -352,6 +361,8 @@ def map_command(file: Path, write_to: Path | None, **source: Any) -> None:
 
 
 @main.command("ingest")
+@upload_options
+@ledger_option
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @source_options
 @connection_options
@@ -369,26 +380,6 @@ def map_command(file: Path, write_to: Path | None, **source: Any) -> None:
     default=10.0,
     show_default=True,
     help="Skip files modified in the last SECONDS (still being written).",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 100),
-    default=10,
-    show_default=True,
-    help="Leads per request.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 32),
-    default=4,
-    show_default=True,
-    help="Requests in flight at once.",
-)
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The exactly-once journal (default: your state directory).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line per file.")
 @handles_errors
@@ -447,12 +438,7 @@ def ingest_command(
 
 
 @main.command("runs")
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The exactly-once journal (default: your state directory).",
-)
+@ledger_option
 @click.option(
     "--limit", type=click.IntRange(1), default=20, show_default=True, help="How many runs to list."
 )
@@ -480,12 +466,7 @@ def runs_command(
 
 
 @main.command("reconcile")
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The exactly-once journal (default: your state directory).",
-)
+@ledger_option
 @click.option(
     "--wait",
     type=click.FloatRange(0),
