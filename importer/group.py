@@ -7,10 +7,13 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, starmap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from importer.model import CUSTOM_PREFIX, LEAD_FIELDS, CustomEntry, Issue, Lead, Product
 
@@ -67,32 +70,149 @@ def first_filled(values: pd.Series, codes: np.ndarray, n_orders: int) -> np.ndar
     return found_at
 
 
-def _order_values(
-    values: pd.Series,
-    codes: np.ndarray,
-    n_orders: int,
+@dataclass(frozen=True)
+class _Layout:
+    """Where each order's rows are: row positions sorted by order, source order inside one."""
+
+    codes: np.ndarray  # order number of each row position
+    count: int
+    by_order: np.ndarray  # row positions, order after order
+    starts: np.ndarray  # index in by_order of each order's first row
+    sizes: np.ndarray  # rows per order
+    first: np.ndarray  # row position of each order's first row
+    multi: np.ndarray  # numbers of the orders with more than one row
+    multi_rows: np.ndarray  # positions of their rows, in source order
+
+    @classmethod
+    def of(cls, codes: np.ndarray, count: int) -> _Layout:
+        by_order = np.argsort(codes, kind="stable")
+        sizes = np.bincount(codes, minlength=count)
+        starts = np.cumsum(sizes) - sizes
+        in_multi = sizes[codes] > 1
+        return cls(
+            codes=codes,
+            count=count,
+            by_order=by_order,
+            starts=starts,
+            sizes=sizes,
+            first=by_order[starts],
+            multi=np.flatnonzero(sizes > 1),
+            multi_rows=np.flatnonzero(in_multi),
+        )
+
+    def chosen_rows(self, filled: np.ndarray) -> np.ndarray:
+        """Row position of each order's first ``filled`` row, else of its first row."""
+        chosen = self.first.copy()
+        rows = self.multi_rows
+        if len(rows) == 0:
+            return chosen
+        # multi_rows is in source order, so the first filled row of an order comes first.
+        found = rows[filled[rows]]
+        orders = self.codes[found]
+        first = ~pd.Series(orders).duplicated().to_numpy()
+        chosen[orders[first]] = found[first]
+        return chosen
+
+
+def _text_array(frame: pd.DataFrame, name: str) -> pa.Array:
+    """A text column as one arrow string array, "" for empty or NA (all "" when absent)."""
+    if name not in frame.columns:
+        return pa.array([""] * len(frame), type=pa.large_string())
+    array = pa.array(frame[name].astype("str").fillna(""))
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
+def _filled(values: pa.Array) -> np.ndarray:
+    """Which cells are not empty."""
+    return np.asarray(pc.not_equal(values, "").to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A numeric column as an object array of Python numbers, None for NA."""
+    if name not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    column: Any = frame[name]  # pandas-stubs do not allow na_value=None
+    return np.asarray(column.to_numpy(dtype=object, na_value=None), dtype=object)
+
+
+def _missing(numbers: np.ndarray) -> np.ndarray:
+    """Which numbers are None (NA)."""
+    return np.asarray(numbers == None, dtype=bool)  # noqa: E711 (elementwise, not identity)
+
+
+def _exact_codes(frame: pd.DataFrame, name: str, missing: np.ndarray) -> np.ndarray:
+    """Codes that are equal only where the cells hold the very same value.
+
+    Floats are compared bit for bit (-0.0 is not 0.0). A column of another kind than
+    integer or float gets a code per row: nothing is shared.
+    """
+    if name not in frame.columns:
+        return np.zeros(len(frame), dtype=np.int64)
+    column: Any = frame[name]
+    kind = column.dtype.kind
+    if kind == "i":
+        bits = column.to_numpy(dtype=np.int64, na_value=0)
+    elif kind == "f":
+        bits = column.to_numpy(dtype=np.float64, na_value=np.nan).view(np.int64)
+    else:
+        return np.arange(len(frame), dtype=np.int64)
+    codes = np.asarray(pd.factorize(bits)[0], dtype=np.int64) + 1
+    codes[missing] = 0
+    return codes
+
+
+def _text_codes(values: pa.Array) -> np.ndarray:
+    """Codes that are equal only where the texts are equal."""
+    encoded = pc.dictionary_encode(values)
+    return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _combined(codes: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """One code per distinct combination of several codes, 0..k-1."""
+    if not codes:
+        return np.zeros(size, dtype=np.int64)
+    out = np.asarray(pd.factorize(codes[0])[0], dtype=np.int64)
+    for more in codes[1:]:
+        # Both factors stay below the row count, so the product fits in int64.
+        out = np.asarray(pd.factorize(out * (int(more.max()) + 1) + more)[0], dtype=np.int64)
+    return out
+
+
+def _one_of_each(codes: np.ndarray) -> np.ndarray:
+    """A position holding each code 0..k-1 (any one: they hold equal values)."""
+    where = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    where[codes] = np.arange(len(codes))
+    return where
+
+
+def _conflicts(
+    values: pa.Array,
+    filled: np.ndarray,
+    chosen: np.ndarray,
+    layout: _Layout,
     label: str,
     column: str,
-    keys_and_rows: tuple[list[str], list[int]],
+    keys_and_rows: tuple[pa.Array, np.ndarray],
     conflicts: dict[int, list[Issue]],
-) -> list[str]:
-    """Each order's first non-empty value; another non-empty value in it is a conflict.
+) -> None:
+    """Another non-empty value than the order's chosen one is a conflict on both rows.
 
     Vectorised: the Python loop runs over conflicting rows only.
     """
-    texts = values.astype("str").fillna("").reset_index(drop=True)
-    found_at = first_filled(texts, codes, n_orders)
-    some = found_at >= 0
-    chosen = texts.iloc[np.where(some, found_at, 0)].reset_index(drop=True)
-    per_row = chosen.iloc[codes].reset_index(drop=True)
-    clash = ((texts != "") & (texts != per_row) & pd.Series(some[codes])).to_numpy(dtype=bool)
+    rows = layout.multi_rows
+    if len(rows) == 0:
+        return
+    chosen_here = chosen[layout.codes[rows]]
+    differs = pc.not_equal(values.take(rows), values.take(chosen_here))
+    clash = filled[rows] & np.asarray(differs.to_numpy(zero_copy_only=False), dtype=bool)
     order_keys, row_numbers = keys_and_rows
-    for position in np.flatnonzero(clash).tolist():
-        order = int(codes[position])
-        first = int(found_at[order])
-        here, there = row_numbers[first], row_numbers[position]
-        mine, other = texts.iat[first], texts.iat[position]
-        what = f"Order {order_keys[position]} has two different {label}s"
+    for position, first in zip(rows[clash].tolist(), chosen_here[clash].tolist(), strict=True):
+        order = int(layout.codes[position])
+        here, there = int(row_numbers[first]), int(row_numbers[position])
+        mine, other = values[first].as_py(), values[position].as_py()
+        what = f"Order {order_keys[position].as_py()} has two different {label}s"
         conflicts.setdefault(order, []).extend(
             (
                 Issue(
@@ -103,25 +223,6 @@ def _order_values(
                 ),
             )
         )
-    out: list[str] = chosen.tolist()
-    for order in np.flatnonzero(~some).tolist():
-        out[order] = ""
-    return out
-
-
-def _texts(frame: pd.DataFrame, name: str) -> list[str]:
-    """A text column as a list of str, "" for empty or NA."""
-    if name not in frame.columns:
-        return [""] * len(frame)
-    return list(frame[name].astype("str").fillna("").tolist())
-
-
-def _numbers(frame: pd.DataFrame, name: str) -> list[Any]:
-    """A numeric column as a list of Python numbers, None for NA."""
-    if name not in frame.columns:
-        return [None] * len(frame)
-    column: Any = frame[name]  # pandas-stubs do not allow na_value=None
-    return list(column.to_numpy(dtype=object, na_value=None).tolist())
 
 
 def import_key_for(
@@ -170,116 +271,260 @@ def group_leads(
     an order key would share a key (and the second would be skipped as already imported), so
     the 2nd, 3rd ... copy in one file get ``#2``, ``#3`` appended: each row is its own lead,
     and importing the same file again still finds them all.
-    """
-    frame = mapped.frame
-    columns = mapped.columns
-    n_rows = len(frame)
-    if n_rows == 0:
-        return GroupResult((), (), {})
-    codes, n_orders = order_numbers(frame)
-    by_order = np.argsort(codes, kind="stable")
-    ends = np.searchsorted(codes[by_order], np.arange(1, n_orders + 1)).tolist()
 
-    row_numbers = [int(r) for r in frame.index.tolist()]
-    order_keys = _texts(frame, "order_key")
-    custom_names = [c for c in frame.columns if isinstance(c, str) and c.startswith(CUSTOM_PREFIX)]
-    skus = _texts(frame, "sku")
-    names = _texts(frame, "product_name")
-    quantities = _numbers(frame, "quantity")
-    totals = _numbers(frame, "total")
-    order_list = by_order.tolist()
+    Equal products and equal custom data may be one shared (frozen) object across leads.
+    """
+    if len(mapped.frame) == 0:
+        return GroupResult((), (), {})
     known_bad = set(bad_rows.keys()) if isinstance(bad_rows, Mapping) else set(bad_rows)
     if isinstance(bad_rows, Mapping):
         known_bad = {row for row in known_bad if bad_rows[row]}
-
-    def where(field: str) -> str:
-        return columns.get(field, field)
-
-    def per_order(name: str, label: str) -> list[str]:
-        if name not in frame.columns:
-            return [""] * n_orders
-        keys_and_rows = (order_keys, row_numbers)
-        return _order_values(
-            frame[name], codes, n_orders, label, where(name), keys_and_rows, conflicts
-        )
-
-    conflicts: dict[int, list[Issue]] = {}
-    lead_columns = [per_order(name, name.replace("_", " ")) for name in LEAD_FIELDS]
-    custom_columns = [
-        (name[len(CUSTOM_PREFIX) :], per_order(name, name[len(CUSTOM_PREFIX) :]))
-        for name in custom_names
-    ]
-    sku_at, name_at, quantity_at, total_at = (
-        where(f) for f in ("sku", "product_name", "quantity", "total")
-    )
-
-    leads: list[Lead] = []
-    issues: list[Issue] = []
-    orders: dict[str, tuple[int, ...]] = {}
-    copies: dict[str, int] = {}
     gc_was_enabled = gc.isenabled()
     # Millions of small frozen objects: the cyclic GC would rescan them all again and again.
     gc.disable()
     try:
-        start = 0
-        for number, end in enumerate(ends):
-            members = order_list[start:end]
-            start = end
-            rows = tuple([row_numbers[i] for i in members])
-            order_key = order_keys[members[0]]
-            found = list(conflicts.get(number, ()))
-            lead_fields = [values[number] for values in lead_columns]
-            data = [(key, values[number]) for key, values in custom_columns if values[number]]
+        return _Grouping(mapped, known_bad, catalog).result()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
-            products: list[tuple[str, Any, Any]] = []
-            for i, row in zip(members, rows, strict=True):
-                sku, quantity, total = skus[i], quantities[i], totals[i]
-                if row not in known_bad:
+
+class _Grouping:
+    """One grouping run: whole columns at once, a Python loop only over the few bad orders."""
+
+    def __init__(self, mapped: MappedTable, known_bad: set[int], catalog: Catalog | None) -> None:
+        self.frame = frame = mapped.frame
+        self.columns = mapped.columns
+        self.catalog = catalog
+        self.known_bad = known_bad
+        self.layout = _Layout.of(*order_numbers(frame))
+        self.row_numbers = np.asarray(frame.index, dtype=np.int64)
+        self.bad = np.isin(
+            self.row_numbers, np.fromiter(known_bad, dtype=np.int64, count=len(known_bad))
+        )
+        self.order_keys = _text_array(frame, "order_key")
+        self.conflicts: dict[int, list[Issue]] = {}
+        self.lead_columns = [self.per_order(name, name.replace("_", " ")) for name in LEAD_FIELDS]
+        self.custom_keys = [
+            c[len(CUSTOM_PREFIX) :]
+            for c in frame.columns
+            if isinstance(c, str) and c.startswith(CUSTOM_PREFIX)
+        ]
+        self.custom_columns = [self.per_order(CUSTOM_PREFIX + k, k) for k in self.custom_keys]
+        self.skus = _text_array(frame, "sku")
+        self.quantities = _numbers(frame, "quantity")
+        self.totals = _numbers(frame, "total")
+
+    def where(self, field: str) -> str:
+        """The source column(s) to name in a message about a canonical field."""
+        return self.columns.get(field, field)
+
+    def per_order(self, name: str, label: str) -> pa.Array:
+        """Each order's first non-empty value of a column; other values are conflicts."""
+        values = _text_array(self.frame, name)
+        filled = _filled(values)
+        chosen = self.layout.chosen_rows(filled)
+        _conflicts(
+            values,
+            filled,
+            chosen,
+            self.layout,
+            label,
+            self.where(name),
+            (self.order_keys, self.row_numbers),
+            self.conflicts,
+        )
+        return values.take(chosen)
+
+    def result(self) -> GroupResult:
+        layout = self.layout
+        no_quantity = _missing(self.quantities)
+        no_total = _missing(self.totals)
+        # A row needs a closer look when it is bad or lacks a product field.
+        plain = ~(self.bad | ~_filled(self.skus) | no_quantity | no_total)
+        troubled = np.zeros(layout.count, dtype=bool)
+        troubled[layout.codes[~plain]] = True
+        troubled[list(self.conflicts)] = True
+
+        line_codes = _combined(
+            [
+                _text_codes(self.skus),
+                _exact_codes(self.frame, "quantity", no_quantity),
+                _exact_codes(self.frame, "total", no_total),
+            ],
+            len(self.frame),
+        )
+        product_of = _products(line_codes, plain, self.skus, self.quantities, self.totals)
+        data_codes = _combined([_text_codes(c) for c in self.custom_columns], layout.count)
+        pairs_of, data_of = _custom_data(self.custom_keys, self.custom_columns, data_codes)
+
+        rows_of: list[tuple[int, ...]] = [(row,) for row in self.row_numbers[layout.first].tolist()]
+        products_of: list[tuple[Product, ...] | None] = [
+            None if product is None else (product,)
+            for product in map(product_of.__getitem__, line_codes[layout.first].tolist())
+        ]
+        keep: list[bool] = (~troubled).tolist()
+        sorted_rows = self.row_numbers[layout.by_order].tolist()
+        sorted_lines = line_codes[layout.by_order].tolist()
+        starts = layout.starts.tolist()
+        ends = (layout.starts + layout.sizes).tolist()
+        for number in layout.multi.tolist():
+            start, end = starts[number], ends[number]
+            rows_of[number] = tuple(sorted_rows[start:end])
+            if keep[number]:
+                products_of[number] = tuple(
+                    [product_of[code] for code in sorted_lines[start:end]]  # type: ignore[misc]
+                )
+
+        issues: list[Issue] = []
+        lines_of = self.check_orders(np.flatnonzero(troubled), rows_of, issues)
+        for number, (lines, clean) in lines_of.items():
+            if clean:
+                keep[number] = True
+                products_of[number] = tuple(Product(s, int(q), float(t)) for s, q, t in lines)
+
+        keys = self.import_keys(lines_of, pairs_of, data_codes)
+        orders = dict(zip(keys, rows_of, strict=True))
+        full_names, phones, cities, areas, addresses = (c.to_pylist() for c in self.lead_columns)
+        leads = starmap(
+            Lead,
+            compress(
+                zip(
+                    keys,
+                    rows_of,
+                    full_names,
+                    phones,
+                    cities,
+                    addresses,
+                    [area or None for area in areas],
+                    products_of,
+                    data_of,
+                    strict=True,
+                ),
+                keep,
+            ),
+        )
+        return GroupResult(tuple(leads), tuple(issues), orders)
+
+    def check_orders(
+        self, numbers: np.ndarray, rows_of: list[tuple[int, ...]], issues: list[Issue]
+    ) -> dict[int, tuple[list[tuple[str, Any, Any]], bool]]:
+        """Orders with a bad or incomplete row or a conflict, one by one, in file order.
+
+        Adds their issues and returns each one's (sku, quantity, total) lines (a missing
+        SKU looked up in the catalog) and whether the order is clean after all.
+        """
+        out: dict[int, tuple[list[tuple[str, Any, Any]], bool]] = {}
+        if len(numbers) == 0:
+            return out
+        layout = self.layout
+        sizes = layout.sizes[numbers].tolist()
+        at = layout.by_order[np.isin(layout.codes[layout.by_order], numbers)]
+        row_numbers = self.row_numbers[at].tolist()
+        skus = self.skus.take(at).to_pylist()
+        names = _text_array(self.frame, "product_name").take(at).to_pylist()
+        quantities = self.quantities[at].tolist()
+        totals = self.totals[at].tolist()
+        bad = self.bad[at].tolist()
+        order_keys = self.order_keys.take(layout.first[numbers]).to_pylist()
+        sku_at, name_at, quantity_at, total_at = (
+            self.where(f) for f in ("sku", "product_name", "quantity", "total")
+        )
+        start = 0
+        for number, size, order_key in zip(numbers.tolist(), sizes, order_keys, strict=True):
+            end = start + size
+            found = list(self.conflicts.get(number, ()))
+            lines: list[tuple[str, Any, Any]] = []
+            for i in range(start, end):
+                row, sku, quantity, total = row_numbers[i], skus[i], quantities[i], totals[i]
+                if not bad[i]:
                     if not sku and names[i]:
-                        sku = _sku_by_name(names[i], row, catalog, name_at, found)
+                        sku = _sku_by_name(names[i], row, self.catalog, name_at, found)
                     elif not sku:
                         found.append(_required(row, "sku", sku_at))
                     if quantity is None:
                         found.append(_required(row, "quantity", quantity_at))
                     if total is None:
                         found.append(_required(row, "total", total_at))
-                products.append((sku, quantity, total))
-
-            if order_key:
-                key = f"order:{order_key}"
-            else:
-                key = import_key_for(lead_fields, products, data)
-                seen = copies.get(key, 0) + 1
-                copies[key] = seen
-                if seen > 1:
-                    key = f"{key}#{seen}"
-            orders[key] = rows
-
-            bad = [row for row in rows if row in known_bad]
-            if found:
-                bad.extend(issue.row for issue in found if issue.row is not None)
-            if bad or found:
+                lines.append((sku, quantity, total))
+            spoiled = [row for row in row_numbers[start:end] if row in self.known_bad]
+            start = end
+            spoiled.extend(issue.row for issue in found if issue.row is not None)
+            clean = not spoiled and not found
+            if not clean:
                 issues.extend(found)
-                _tell_the_rest(rows, set(bad), order_key, issues)
-                continue
-            full_name, phone, city, area, address = lead_fields
-            leads.append(
-                Lead(
-                    key=key,
-                    rows=rows,
-                    full_name=full_name,
-                    phone=phone,
-                    city=city,
-                    address=address,
-                    area=area or None,
-                    products=tuple(Product(s, int(q), float(t)) for s, q, t in products),
-                    data=tuple(CustomEntry(k, v) for k, v in data),
-                )
+                _tell_the_rest(rows_of[number], set(spoiled), order_key, issues)
+            out[number] = (lines, clean)
+        return out
+
+    def import_keys(
+        self,
+        checked: dict[int, tuple[list[tuple[str, Any, Any]], bool]],
+        pairs_of: list[list[tuple[str, str]]],
+        data_codes: np.ndarray,
+    ) -> list[str]:
+        """Each order's import key: ``order:`` + its key, else a content hash (in file order)."""
+        layout = self.layout
+        first_key = self.order_keys.take(layout.first)
+        keys: list[str] = pc.binary_join_element_wise(
+            pa.scalar("order:", first_key.type), first_key, pa.scalar("", first_key.type)
+        ).to_pylist()
+        keyless = np.flatnonzero(~_filled(first_key))
+        if len(keyless) == 0:
+            return keys
+        # Rows without an order key are orders of one row.
+        at = layout.first[keyless]
+        fields = [column.take(keyless).to_pylist() for column in self.lead_columns]
+        skus = self.skus.take(at).to_pylist()
+        quantities = self.quantities[at].tolist()
+        totals = self.totals[at].tolist()
+        data = data_codes[keyless].tolist()
+        copies: dict[str, int] = {}
+        for i, number in enumerate(keyless.tolist()):
+            lines = (
+                checked[number][0] if number in checked else [(skus[i], quantities[i], totals[i])]
             )
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return GroupResult(tuple(leads), tuple(issues), orders)
+            key = import_key_for([f[i] for f in fields], lines, pairs_of[data[i]])
+            seen = copies.get(key, 0) + 1
+            copies[key] = seen
+            keys[number] = f"{key}#{seen}" if seen > 1 else key
+        return keys
+
+
+def _products(
+    line_codes: np.ndarray,
+    usable: np.ndarray,
+    skus: pa.Array,
+    quantities: np.ndarray,
+    totals: np.ndarray,
+) -> list[Product | None]:
+    """One Product per distinct line code found on a usable row; None for the others."""
+    product_of: list[Product | None] = [None] * (int(line_codes.max()) + 1)
+    needed = np.unique(line_codes[usable])
+    at = _one_of_each(line_codes)[needed]
+    for code, sku, quantity, total in zip(
+        needed.tolist(),
+        skus.take(at).to_pylist(),
+        quantities[at].tolist(),
+        totals[at].tolist(),
+        strict=True,
+    ):
+        product_of[code] = Product(sku, int(quantity), float(total))
+    return product_of
+
+
+def _custom_data(
+    keys: list[str], columns: list[pa.Array], codes: np.ndarray
+) -> tuple[list[list[tuple[str, str]]], list[tuple[CustomEntry, ...]]]:
+    """Per distinct custom data code: its non-empty (key, value) pairs; per order: its entries."""
+    at = _one_of_each(codes)
+    values = [column.take(at).to_pylist() for column in columns]
+    pairs_of = [
+        [(key, texts[i]) for key, texts in zip(keys, values, strict=True) if texts[i]]
+        for i in range(len(at))
+    ]
+    entries = [tuple(CustomEntry(key, value) for key, value in pairs) for pairs in pairs_of]
+    return pairs_of, [entries[code] for code in codes.tolist()]
 
 
 def _required(row: int, field: str, column: str) -> Issue:
