@@ -82,6 +82,7 @@ class _Layout:
     first: np.ndarray  # row position of each order's first row
     multi: np.ndarray  # numbers of the orders with more than one row
     multi_rows: np.ndarray  # positions of their rows, in source order
+    multi_by_order: np.ndarray  # the same positions, order after order
 
     @classmethod
     def of(cls, codes: np.ndarray, count: int) -> _Layout:
@@ -98,18 +99,18 @@ class _Layout:
             first=by_order[starts],
             multi=np.flatnonzero(sizes > 1),
             multi_rows=np.flatnonzero(in_multi),
+            multi_by_order=by_order[in_multi[by_order]],
         )
 
     def chosen_rows(self, filled: np.ndarray) -> np.ndarray:
         """Row position of each order's first ``filled`` row, else of its first row."""
         chosen = self.first.copy()
-        rows = self.multi_rows
-        if len(rows) == 0:
-            return chosen
-        # multi_rows is in source order, so the first filled row of an order comes first.
+        rows = self.multi_by_order
         found = rows[filled[rows]]
         orders = self.codes[found]
-        first = ~pd.Series(orders).duplicated().to_numpy()
+        # Rows are grouped by order, in source order inside one: the first of a run wins.
+        first = np.ones(len(orders), dtype=bool)
+        first[1:] = orders[1:] != orders[:-1]
         chosen[orders[first]] = found[first]
         return chosen
 
@@ -358,23 +359,21 @@ class _Grouping:
         data_codes = _combined([_text_codes(c) for c in self.custom_columns], layout.count)
         pairs_of, data_of = _custom_data(self.custom_keys, self.custom_columns, data_codes)
 
-        rows_of: list[tuple[int, ...]] = [(row,) for row in self.row_numbers[layout.first].tolist()]
-        products_of: list[tuple[Product, ...] | None] = [
-            None if product is None else (product,)
-            for product in map(product_of.__getitem__, line_codes[layout.first].tolist())
-        ]
-        keep: list[bool] = (~troubled).tolist()
         sorted_rows = self.row_numbers[layout.by_order].tolist()
-        sorted_lines = line_codes[layout.by_order].tolist()
-        starts = layout.starts.tolist()
-        ends = (layout.starts + layout.sizes).tolist()
-        for number in layout.multi.tolist():
-            start, end = starts[number], ends[number]
-            rows_of[number] = tuple(sorted_rows[start:end])
-            if keep[number]:
-                products_of[number] = tuple(
-                    [product_of[code] for code in sorted_lines[start:end]]  # type: ignore[misc]
-                )
+        ends = layout.starts + layout.sizes
+        rows_of: list[tuple[int, ...]] = list(
+            map(
+                tuple,
+                map(sorted_rows.__getitem__, map(slice, layout.starts.tolist(), ends.tolist())),
+            )
+        )
+        # A one-line order's products are the one shared tuple of its line.
+        one_line = np.fromiter(((p,) for p in product_of), dtype=object, count=len(product_of))
+        products_of: list[tuple[Product | None, ...]] = one_line[line_codes[layout.first]].tolist()
+        if len(layout.multi):
+            products = np.fromiter(product_of, dtype=object, count=len(product_of))
+            _fill_multi(products_of, products[line_codes[layout.by_order]], layout)
+        keep: list[bool] = (~troubled).tolist()
 
         issues: list[Issue] = []
         lines_of = self.check_orders(np.flatnonzero(troubled), rows_of, issues)
@@ -385,7 +384,7 @@ class _Grouping:
 
         keys = self.import_keys(lines_of, pairs_of, data_codes)
         orders = dict(zip(keys, rows_of, strict=True))
-        full_names, phones, cities, areas, addresses = (c.to_pylist() for c in self.lead_columns)
+        full_names, phones, cities, areas, addresses = map(_python_texts, self.lead_columns)
         leads = starmap(
             Lead,
             compress(
@@ -489,6 +488,35 @@ class _Grouping:
             copies[key] = seen
             keys[number] = f"{key}#{seen}" if seen > 1 else key
         return keys
+
+
+def _fill_multi(per_order: list[Any], sorted_values: np.ndarray, layout: _Layout) -> None:
+    """Put the tuple of its rows' values in each multi-row order's place in ``per_order``.
+
+    ``sorted_values`` are per row, laid out like ``layout.by_order``. Orders of one size
+    are cut out of it together, as one matrix.
+    """
+    numbers = layout.multi
+    sizes = layout.sizes[numbers]
+    by_size = np.argsort(sizes, kind="stable")
+    for same_size in np.split(by_size, np.flatnonzero(np.diff(sizes[by_size])) + 1):
+        orders = numbers[same_size]
+        at = layout.starts[orders][:, None] + np.arange(int(sizes[same_size[0]]))
+        for number, values in zip(
+            orders.tolist(), map(tuple, sorted_values[at].tolist()), strict=True
+        ):
+            per_order[number] = values
+
+
+def _python_texts(values: pa.Array) -> list[str]:
+    """An arrow text array as a list of str; repeated texts become one shared str."""
+    sample = values.slice(0, 4096)
+    if pc.count_distinct(sample).as_py() * 4 > len(sample):
+        return list(values.to_pylist())
+    encoded = pc.dictionary_encode(values)
+    texts = np.empty(len(encoded.dictionary), dtype=object)
+    texts[:] = encoded.dictionary.to_pylist()
+    return list(texts[encoded.indices.to_numpy(zero_copy_only=False)].tolist())
 
 
 def _products(
