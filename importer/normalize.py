@@ -238,14 +238,58 @@ def _tidy_custom(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
     return _from_arrow(array, distinct.index), pd.Series(False, index=distinct.index)
 
 
+#: How many cells tell a column whose values repeat from one whose values hardly do.
+CARDINALITY_SAMPLE = 10_000
+#: ASCII characters that Unicode (and so utf8_trim_whitespace) counts as whitespace.
+EDGE_SPACE = r"[\t-\r\x1c-\x20]"
+
+
+def _tidy_where_needed(
+    values: pd.Series,
+    needs: Callable[[pa.Array], pa.Array],
+    tidy: Callable[[pd.Series], tuple[pd.Series, pd.Series]],
+) -> pd.Series:
+    """Run ``tidy`` per distinct value on the cells ``needs`` flags; the rest are tidy already.
+
+    In a column whose values hardly repeat (order ids), most cells are plain ASCII with
+    nothing to trim: one vectorised check costs less than dictionary-encoding the column.
+    """
+    array = _arrow(values)
+    sample = array.slice(0, CARDINALITY_SAMPLE)
+    if pc.count_distinct(sample).as_py() * 2 <= len(sample):
+        # Values repeat (cities, SKUs): tidying each distinct value once is cheapest.
+        return _per_distinct(values, tidy)[0]
+    mask = needs(array)
+    count = pc.sum(mask).as_py() or 0
+    if count == 0:
+        return _from_arrow(array, values.index)
+    if count == len(array):
+        return _per_distinct(values, tidy)[0]
+    flags = mask.to_numpy(zero_copy_only=False)
+    tidied = _per_distinct(values[flags], tidy)[0]
+    return _from_arrow(pc.replace_with_mask(array, mask, _arrow(tidied)), values.index)
+
+
+def _text_needs_tidying(array: pa.Array) -> pa.Array:
+    # What _tidy_text changes: non-ASCII, runs of spaces, control spaces, spaces at the ends.
+    touched = pc.match_substring_regex(array, rf"[\t\n\r\f\v]|  |^{EDGE_SPACE}|{EDGE_SPACE}$")
+    return pc.or_(pc.invert(pc.string_is_ascii(array)), touched)
+
+
+def _custom_needs_tidying(array: pa.Array) -> pa.Array:
+    # What _tidy_custom changes: non-ASCII, line breaks (and spaces before them), the ends.
+    touched = pc.match_substring_regex(array, rf"\n|^{EDGE_SPACE}|{EDGE_SPACE}$")
+    return pc.or_(pc.invert(pc.string_is_ascii(array)), touched)
+
+
 def clean_text_column(values: pd.Series) -> pd.Series:
     """Trim, collapse inner whitespace (newlines, NBSP) to one space, NFC, drop invisibles."""
-    return _per_distinct(values, _tidy_text)[0]
+    return _tidy_where_needed(values, _text_needs_tidying, _tidy_text)
 
 
 def clean_custom_column(values: pd.Series) -> pd.Series:
     """Custom data keeps its line breaks (Shopify's Note Attributes are one fact a line)."""
-    return _per_distinct(values, _tidy_custom)[0]
+    return _tidy_where_needed(values, _custom_needs_tidying, _tidy_custom)
 
 
 # --- phones --------------------------------------------------------------------------------
@@ -308,7 +352,49 @@ def normalize_phone_column(
     Common Moroccan shapes are handled on the whole column at once; only the other distinct
     values go through libphonenumber, once each.
     """
-    return _per_distinct(values, lambda distinct: _normalize_phones(distinct, fmt, region))
+    if fmt == "raw" or region.upper() != "MA":
+        return _per_distinct(values, lambda distinct: _normalize_phones(distinct, fmt, region))
+    # Plain ASCII cells in a Moroccan shape (nearly all of them) are settled on the whole
+    # column: no dictionary encoding for values that hardly repeat. This is the same
+    # computation _normalize_phones makes for such cells, minus the steps that cannot
+    # change them (Eastern digits, Unicode fixes, unwrapping).
+    array = _arrow(values)
+    trimmed = pc.utf8_trim_whitespace(array)
+    simple = pc.and_(
+        pc.string_is_ascii(array), pc.invert(pc.match_substring_regex(trimmed, WRAPPED))
+    )
+    compact = _compact(trimmed)
+    shaped = pc.and_(simple, pc.match_substring_regex(compact, MA_SHAPE))
+    # MA_SHAPE ends with the 9-digit national number: the last 9 characters.
+    national = pc.utf8_slice_codeunits(compact, -9)
+    valid = pc.and_(shaped, pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$"))
+    result = pc.if_else(valid, _with_prefix(national, fmt), EMPTY)
+    bad = pc.and_(shaped, pc.invert(valid)).to_numpy(zero_copy_only=False)
+    rest = pc.invert(pc.or_(shaped, pc.and_(simple, pc.equal(trimmed, EMPTY))))
+    if pc.any(rest).as_py():
+        flags = rest.to_numpy(zero_copy_only=False)
+        phones, wrong = _per_distinct(
+            values[flags], lambda distinct: _normalize_phones(distinct, fmt, region)
+        )
+        result = pc.replace_with_mask(result, rest, _arrow(phones))
+        bad[flags] = wrong.to_numpy(dtype=bool)
+    return _from_arrow(result, values.index), pd.Series(bad, index=values.index, dtype=bool)
+
+
+def _compact(stripped: pa.Array) -> pa.Array:
+    """Phones without separators (spaces, dashes, dots, brackets)."""
+    return _on_some(
+        stripped,
+        pc.invert(pc.match_substring_regex(stripped, r"^\+?[0-9]*$")),
+        lambda some: pc.replace_substring_regex(some, SEPARATORS, ""),
+    )
+
+
+def _with_prefix(national: pa.Array, fmt: PhoneFormat) -> pa.Array:
+    prefix = "0" if fmt == "national" else "+212"
+    return pc.binary_join_element_wise(
+        pa.scalar(prefix, pa.large_string()), pc.fill_null(national, ""), EMPTY
+    )
 
 
 def _normalize_phones(
@@ -322,20 +408,12 @@ def _normalize_phones(
     result = pd.Series("", index=values.index, dtype="str")
     done = empty.copy()
     if region.upper() == "MA":
-        compact = _on_some(
-            stripped,
-            pc.invert(pc.match_substring_regex(stripped, r"^\+?[0-9]*$")),
-            lambda some: pc.replace_substring_regex(some, SEPARATORS, ""),
-        )
+        compact = _compact(stripped)
         national = pc.struct_field(pc.extract_regex(compact, MA_SHAPE), [0])
         shaped = pc.is_valid(national)
         fast = pc.and_(shaped, pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$"))
         fast = pc.fill_null(fast, False)
-        prefix = "0" if fmt == "national" else "+212"
-        formatted = pc.binary_join_element_wise(
-            pa.scalar(prefix, pa.large_string()), pc.fill_null(national, ""), EMPTY
-        )
-        result = _from_arrow(pc.if_else(fast, formatted, ""), values.index)
+        result = _from_arrow(pc.if_else(fast, _with_prefix(national, fmt), ""), values.index)
         # A clean Moroccan shape outside every assigned range is invalid for libphonenumber
         # too (same metadata): no need to ask it.
         done |= pd.Series(shaped.to_numpy(zero_copy_only=False), index=values.index)

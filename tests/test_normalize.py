@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -298,6 +299,62 @@ def test_clean_text() -> None:
 def test_custom_data_keeps_line_breaks() -> None:
     values = ["  First name: A  \r\nCity: Fe\u0300s\n", ""]
     assert clean_custom_column(text(values)).tolist() == ["First name: A\nCity: Fès", ""]
+
+
+MESSY_TEXT = [
+    " a",
+    "b ",
+    "c  d",
+    "e\tf",
+    "g\nh",
+    "i\x1f",
+    "\x0bj",
+    "Élodie",
+    "k\u00a0",
+    "\u200bl",
+    "e\u0301te\u0301",
+    "محمد  العلوي",
+    "m\r\nn",
+    "",
+    "plain",
+]
+
+
+@pytest.mark.parametrize("clean", [clean_text_column, clean_custom_column])
+def test_a_column_of_distinct_ids_is_cleaned_like_each_value_alone(
+    clean: Callable[[pd.Series], pd.Series],
+) -> None:
+    # Thousands of distinct ids take the check-the-whole-column path, a handful of repeated
+    # values the one-per-distinct-value path: both must give what each value gives alone.
+    values = [f"ORD-{i}" for i in range(20_000)]
+    for i, messy in enumerate(MESSY_TEXT):
+        values[i * 997] = messy
+    at_once = clean(text(values)).tolist()
+    alone = {v: clean(text([v])).iloc[0] for v in MESSY_TEXT}
+    assert at_once == [alone.get(v, v) for v in values]
+    assert clean(text(MESSY_TEXT * 3)).tolist() == [alone[v] for v in MESSY_TEXT] * 3
+
+
+def e164_of(national: str) -> str:
+    return national if national.startswith("+") else "+212" + national[1:]
+
+
+@pytest.mark.parametrize("fmt", ["national", "e164"])
+def test_a_column_of_phones_mixing_every_shape(fmt: str) -> None:
+    # Clean numbers are settled on the whole column, the rest per distinct value: a mixed
+    # column must give each cell the answer the tables above give it.
+    known = SECTION_4 + [(v, "") for v in SECTION_4_INVALID]
+    known += [("", ""), ("  ", ""), ("\u00a00612345678", "0612345678")]
+    column = [(f"06{i:08d}", f"06{i:08d}") for i in range(750)]
+    column += [(f"+2127{i:08d}", f"07{i:08d}") for i in range(750)]
+    for i, pair in enumerate(known):
+        column[i * 23] = pair
+    out, bad = normalize_phone_column(text([cell for cell, _ in column]), fmt)  # type: ignore[arg-type]
+    expected = [e if fmt == "national" or not e else e164_of(e) for _, e in column]
+    assert out.tolist() == expected
+    invalid = set(SECTION_4_INVALID)
+    assert bad.tolist() == [cell in invalid for cell, _ in column]
+    assert out.index.equals(text([cell for cell, _ in column]).index)
 
 
 def mapped_table(frame: pd.DataFrame, columns: dict[str, str]) -> Any:
