@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
 
 from benchmarks.generate import COLUMNS, ensure_export, generate_table
+from benchmarks.measure import best_of
 from benchmarks.suite import Sizes, run_suite
 from benchmarks.upload import (
     leads_from_csv,
@@ -129,3 +131,14 @@ def test_import_run_reports_leads_and_requests(small_upload_file: Path) -> None:
     assert run.accepted == 25 == run.server_leads
     assert run.routes["POST /leads"] == 3  # 10 + 10 + 5
     assert run.api_calls >= 3
+
+
+def test_a_crash_never_passes_for_a_fast_run() -> None:
+    # a Python traceback exits 1, the same code as "some rows invalid" for `wedocod check`
+    crash = [sys.executable, "-c", "raise SystemExit(1)"]
+    run = best_of(crash, 2, expected_codes=frozenset({0, 1}), accept=lambda r: bool(r.stdout))
+    assert not run.ok
+    fine = [sys.executable, "-c", "print('{}'); raise SystemExit(1)"]
+    run = best_of(fine, 1, expected_codes=frozenset({0, 1}), accept=lambda r: bool(r.stdout))
+    assert run.ok
+    assert run.peak_rss_mb > 1
