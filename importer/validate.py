@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from importer.group import first_filled, order_numbers
+from importer.group import order_numbers
 from importer.mapping import MappedTable
 from importer.model import CUSTOM_PREFIX, Issue, Lead
 from schemas.leads import (
@@ -202,7 +204,7 @@ def validate_lines(mapped: MappedTable) -> list[Issue]:
     per_order: dict[str, pd.Series] = {}
     where_found: dict[str, np.ndarray] = {}
     for name in LEAD_RULE_FIELDS:
-        values, found_at = _first_filled(_text_column(frame, name), codes, n_orders)
+        values, found_at = _first_filled(_text_column(frame, name), codes, first_row)
         per_order[name] = values
         where_found[name] = np.where(found_at >= 0, found_at, first_row)
     orders = pd.DataFrame(per_order, index=pd.RangeIndex(n_orders))
@@ -211,8 +213,10 @@ def validate_lines(mapped: MappedTable) -> list[Issue]:
         row = int(rows[where_found[column][int(at)]]) if at is not None and at == at else None
         issues.append(Issue(row, where(column), code, rule_message(column, code)))
 
-    issues.extend(_custom_issues(frame, codes, n_orders, rows, columns))
-    issues.sort(key=lambda i: (i.row if i.row is not None else -1, _issue_order(i, columns)))
+    issues.extend(_custom_issues(frame, codes, first_row, rows, columns))
+    rank = _issue_order(columns)
+    last = len(_FIELD_ORDER)
+    issues.sort(key=lambda i: (i.row if i.row is not None else -1, rank.get(i.column, last)))
     return issues
 
 
@@ -222,28 +226,47 @@ def _number_column(frame: pd.DataFrame, name: str, dtype: str) -> pd.Series:
     return pd.Series(pd.NA, index=pd.RangeIndex(len(frame)), dtype=dtype)
 
 
-def _issue_order(issue: Issue, columns: dict[str, str]) -> int:
+def _issue_order(columns: dict[str, str]) -> dict[str | None, int]:
+    """Rank of each source column among the issues of one row (the first field naming it)."""
+    order: dict[str | None, int] = {}
     for name, n in _FIELD_ORDER.items():
-        if columns.get(name, name) == issue.column:
-            return n
-    return len(_FIELD_ORDER)
+        order.setdefault(columns.get(name, name), n)
+    return order
 
 
 def _first_filled(
-    values: pd.Series, codes: np.ndarray, n_orders: int
+    values: pd.Series, codes: np.ndarray, first_row: np.ndarray
 ) -> tuple[pd.Series, np.ndarray]:
-    """Each order's first non-empty value (NA when none) and its position (-1 when none)."""
-    found_at = first_filled(values, codes, n_orders)
-    used = np.flatnonzero(found_at >= 0)
-    chosen = values.iloc[found_at[used]]
-    by_order = pd.Series(chosen.array, index=used, dtype="str")
-    return by_order.reindex(pd.RangeIndex(n_orders)), found_at
+    """Each order's first non-empty value (NA when none) and its position (-1 when none).
+
+    ``first_row`` is the position of each order's first row: that row is filled for nearly
+    every order, so only the orders whose first row is empty are searched further.
+    """
+    text = _arrow_text(values)
+    filled = pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False)
+    found_at = np.where(filled[first_row], first_row, -1)
+    searched = found_at < 0
+    if searched.any():
+        later = np.flatnonzero(filled & searched[codes])
+        orders, first = np.unique(codes[later], return_index=True)  # first occurrences
+        found_at[orders] = later[first]
+    taken = text.take(pyarrow.array(found_at, mask=found_at < 0))
+    by_order: pd.Series = taken.to_pandas().astype("str")
+    return by_order, found_at
+
+
+def _arrow_text(values: pd.Series) -> pyarrow.Array:
+    """The column as one arrow string array (zero-copy for pyarrow-backed text)."""
+    array = pyarrow.array(values.astype("str").array)
+    if isinstance(array, pyarrow.ChunkedArray):
+        array = array.combine_chunks()
+    return array
 
 
 def _custom_issues(
     frame: pd.DataFrame,
     codes: np.ndarray,
-    n_orders: int,
+    first_row: np.ndarray,
     rows: np.ndarray,
     columns: dict[str, str],
 ) -> list[Issue]:
@@ -254,7 +277,7 @@ def _custom_issues(
     for column in frame.columns:
         if not (isinstance(column, str) and column.startswith(CUSTOM_PREFIX)):
             continue
-        by_order, found_at = _first_filled(frame[column].astype("str"), codes, n_orders)
+        by_order, found_at = _first_filled(frame[column], codes, first_row)
         used = found_at >= 0
         keys.append(column)
         values.append(by_order[used])
@@ -264,9 +287,11 @@ def _custom_issues(
     counts = [len(v) for v in values]
     entries = pd.DataFrame(
         {
-            "key": pd.Series(
-                np.repeat([k[len(CUSTOM_PREFIX) :] for k in keys], counts), dtype="str"
-            ),
+            # Repeated by index in arrow: numpy's fixed-width strings are slow to convert.
+            "key": pyarrow.array([k[len(CUSTOM_PREFIX) :] for k in keys], pyarrow.large_string())
+            .take(pyarrow.array(np.repeat(np.arange(len(keys)), counts)))
+            .to_pandas()
+            .astype("str"),
             "value": pd.concat(values, ignore_index=True).astype("str"),
         }
     )
