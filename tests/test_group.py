@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import gc
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from importer.group import group_leads, import_key_for, order_numbers
-from importer.model import CustomEntry, Issue, Product
+from importer.mapping import MappedTable
+from importer.model import LEAD_FIELDS, CustomEntry, Issue, Lead, Product
 from importer.validate import Catalog, validate_lines
 from tests.test_validate import codes, mapped_table, row
 
@@ -218,3 +225,186 @@ def test_the_real_shopify_export_groups_into_its_orders() -> None:
     assert len(result.orders["order:#1087"]) == 7
     assert all(key.startswith("order:#") for key in result.orders)
     assert not [i for i in result.issues if i.code == "conflict"]
+
+
+# --- the fast grouping agrees with a plain, row-by-row reading of the contract
+
+
+def _reference(
+    mapped: MappedTable, bad_rows: dict[int, list[Issue]], catalog: Catalog | None
+) -> tuple[list[Lead], list[Issue], dict[str, tuple[int, ...]]]:
+    """group_leads written the slow and obvious way, one order and one row at a time."""
+    frame, heads = mapped.frame, mapped.columns
+    known_bad = {row for row, found in bad_rows.items() if found}
+    texts = [n for n in frame.columns if n not in ("quantity", "total", "unit_price")]
+    cells = {name: frame[name].astype(object).tolist() for name in frame.columns}
+    records: list[dict[str, Any]] = []
+    for i, number in enumerate(frame.index.tolist()):
+        record: dict[str, Any] = {"row": number}
+        for name in texts:
+            record[name] = "" if pd.isna(cells[name][i]) else str(cells[name][i])
+        for name in ("quantity", "total"):
+            record[name] = None if pd.isna(cells[name][i]) else cells[name][i]
+        records.append(record)
+    by_order: dict[object, list[dict[str, Any]]] = {}
+    for i, record in enumerate(records):
+        by_order.setdefault(record["order_key"] or ("alone", i), []).append(record)
+    customs = [n for n in texts if n.startswith("data:")]
+    leads: list[Lead] = []
+    issues: list[Issue] = []
+    orders: dict[str, tuple[int, ...]] = {}
+    copies: dict[str, int] = {}
+    for members in by_order.values():
+        rows = tuple(m["row"] for m in members)
+        order_key = members[0]["order_key"]
+        found: list[Issue] = []
+        chosen: dict[str, str] = {}
+        for name in [*LEAD_FIELDS, *customs]:
+            label = name[5:] if name in customs else name.replace("_", " ")
+            first = next((m for m in members if m[name]), None)
+            chosen[name] = first[name] if first else ""
+            for m in members:
+                if first and m[name] and m[name] != first[name]:
+                    what = f"Order {order_key} has two different {label}s"
+                    a, b, here, there = first[name], m[name], first["row"], m["row"]
+                    said = f"{what}: '{a}' here and '{b}' on row {there}."
+                    back = f"{what}: '{b}' here and '{a}' on row {here}."
+                    found += [
+                        Issue(here, heads[name], "conflict", said),
+                        Issue(there, heads[name], "conflict", back),
+                    ]
+        lines = []
+        for m in members:
+            sku = m["sku"]
+            if m["row"] not in known_bad:
+                if not sku and m["product_name"]:
+                    looked_up = catalog.sku_for_name(m["product_name"]) if catalog else None
+                    code = "unknown_product" if catalog else "required"
+                    if looked_up is None:
+                        found.append(Issue(m["row"], heads["product_name"], code, "?"))
+                    sku = looked_up or ""
+                for name in ("sku", "quantity", "total"):
+                    if (name == "sku" and not sku and not m["product_name"]) or m[name] is None:
+                        found.append(Issue(m["row"], heads[name], "required", "?"))
+            lines.append((sku, m["quantity"], m["total"]))
+        data = [(name[5:], chosen[name]) for name in customs if chosen[name]]
+        fields = [chosen[name] for name in LEAD_FIELDS]
+        if order_key:
+            key = f"order:{order_key}"
+        else:
+            key = import_key_for(fields, lines, data)
+            copies[key] = copies.get(key, 0) + 1
+            key += f"#{copies[key]}" if copies[key] > 1 else ""
+        orders[key] = rows
+        spoiled = [row for row in rows if row in known_bad] + [i.row for i in found if i.row]
+        if spoiled or found:
+            issues += found
+            first_bad = min(spoiled, key=rows.index) if spoiled else None
+            whose = f"Order {order_key}" if order_key else "This order"
+            message = f"{whose} is not imported because row {first_bad} has errors."
+            issues += [Issue(r, None, "order_invalid", message) for r in rows if r not in spoiled]
+            continue
+        full_name, phone, city, area, address = fields
+        products = tuple(Product(s, int(q), float(t)) for s, q, t in lines)
+        entries = tuple(CustomEntry(k, v) for k, v in data)
+        leads.append(
+            Lead(key, rows, full_name, phone, city, address, area or None, products, entries)
+        )
+    return leads, issues, orders
+
+
+def _comparable(issues: Sequence[Issue]) -> list[tuple[Any, ...]]:
+    """Issues, without the wording the reference does not spell out (tested above)."""
+    vague = ("required", "unknown_product")
+    return [(i.row, i.column, i.code, "" if i.code in vague else i.message) for i in issues]
+
+
+LINE = st.fixed_dictionaries(
+    {
+        "order_key": st.sampled_from(["", "", "1", "2", "#3"]),
+        "full_name": st.sampled_from(["", "Ahmed El Fassi", "Sara Bennani"]),
+        "phone": st.sampled_from(["", "0611111111", "0622222222"]),
+        "city": st.sampled_from(["", "Casablanca", "Rabat"]),
+        "area": st.sampled_from(["", "Maarif"]),
+        "address": st.sampled_from(["", "1 Main Street", "2 Palm Road"]),
+        "sku": st.sampled_from(["", "A", "B", "B"]),
+        "product_name": st.sampled_from(["", "Argan Oil", "Mystery"]),
+        "quantity": st.sampled_from([None, 1, 2, 2]),
+        "total": st.sampled_from([None, 0.0, -0.0, 299.0, 299.0, 50.5]),
+        "data:note": st.sampled_from(["", "x", "y"]),
+        "data:utm": st.sampled_from(["", "fb"]),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(LINE, max_size=25),
+    bad=st.sets(st.integers(2, 26), max_size=4),
+    with_catalog=st.booleans(),
+)
+def test_grouping_agrees_with_a_row_by_row_reference(
+    lines: list[dict[str, Any]], bad: set[int], with_catalog: bool
+) -> None:
+    mapped = mapped_table(lines)
+    bad_rows = {row: [Issue(row, "Sku", "required", "x")] for row in bad}
+    bad_rows[27] = []
+    catalog = Catalog(frozenset({"SKU-1"}), {"argan oil": "SKU-1"}) if with_catalog else None
+    leads, issues, orders = _reference(mapped, bad_rows, catalog)
+    result = group_leads(mapped, bad_rows, catalog)
+    # repr tells -0.0 from 0.0 and a shared product from a wrong one.
+    assert repr(result.leads) == repr(tuple(leads))
+    assert _comparable(result.issues) == _comparable(issues)
+    assert list(result.orders.items()) == list(orders.items())
+
+
+def test_equal_lines_share_one_product_but_minus_zero_is_not_zero() -> None:
+    mapped = mapped_table(
+        [
+            row(order_key="1", total=0.0),
+            row(order_key="2", total=-0.0),
+            row(order_key="3", total=0.0),
+            row(order_key="3", sku="B", total=-0.0),
+        ]
+    )
+    first, second, third = group_leads(mapped, set()).leads
+    assert math.copysign(1, first.products[0].total) == 1
+    assert math.copysign(1, second.products[0].total) == -1
+    assert third.products[0] is first.products[0]
+    assert math.copysign(1, third.products[1].total) == -1
+
+
+def test_leads_are_built_as_their_constructor_builds_them() -> None:
+    (lead,) = group_leads(mapped_table([row(**{"data:note": "x"})]), set()).leads
+    again = Lead(
+        lead.key,
+        lead.rows,
+        lead.full_name,
+        lead.phone,
+        lead.city,
+        lead.address,
+        lead.area,
+        lead.products,
+        lead.data,
+    )
+    assert lead == again and repr(lead) == repr(again) and hash(lead) == hash(again)
+    with pytest.raises(AttributeError):
+        lead.phone = "0"  # type: ignore[misc]
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    value: int
+    twice: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "twice", self.value * 2)
+
+
+def test_a_class_with_post_init_is_built_through_it() -> None:
+    from importer.group import _frozen_objects
+
+    with pytest.raises(TypeError):
+        _frozen_objects(_Checked, {"value": [1, 2], "twice": [0, 0]})
+    assert _frozen_objects(_Checked, {"value": [1, 2]}) == [_Checked(1), _Checked(2)]
+    assert _frozen_objects(_Checked, {"value": [3]})[0].twice == 6
