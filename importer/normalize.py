@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -319,6 +320,7 @@ WRAPPERS = [
 WRAPPED = r"^(?:=|[\x{0027}\x{2018}\x{2019}`]|(?i:t[ée]l|phone))|\.0+$"
 #: A common Moroccan shape once separators are gone; group 1 is the 9-digit national number.
 MA_SHAPE = r"^(?:(?:\+|00)2120?|2120?|0)?(?P<national>[5-8]\d{8})$"
+DIGITS_ONLY = r"^\+?[0-9]*$"
 SEPARATORS = rf"[{SPACES}\-.()\x{{2010}}-\x{{2015}}]"
 SCIENTIFIC = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 MULTI_SEPARATORS = re.compile(r"[/|,;&]|\s-\s|\s{2,}")
@@ -360,10 +362,14 @@ def normalize_phone_column(
     # change them (Eastern digits, Unicode fixes, unwrapping).
     array = _arrow(values)
     trimmed = pc.utf8_trim_whitespace(array)
-    simple = pc.and_(
-        pc.string_is_ascii(array), pc.invert(pc.match_substring_regex(trimmed, WRAPPED))
-    )
-    compact = _compact(trimmed)
+    # Only cells with something besides digits can be wrapped or hold separators.
+    other = pc.invert(pc.match_substring_regex(trimmed, DIGITS_ONLY))
+    wrapped = pa.array(np.zeros(len(trimmed), dtype=bool))
+    if pc.any(other).as_py():
+        some = pc.match_substring_regex(pc.filter(trimmed, other), WRAPPED)
+        wrapped = pc.replace_with_mask(wrapped, other, some)
+    simple = pc.and_(pc.string_is_ascii(array), pc.invert(wrapped))
+    compact = _compact(trimmed, other)
     shaped = pc.and_(simple, pc.match_substring_regex(compact, MA_SHAPE))
     # MA_SHAPE ends with the 9-digit national number: the last 9 characters.
     national = pc.utf8_slice_codeunits(compact, -9)
@@ -381,13 +387,14 @@ def normalize_phone_column(
     return _from_arrow(result, values.index), pd.Series(bad, index=values.index, dtype=bool)
 
 
-def _compact(stripped: pa.Array) -> pa.Array:
-    """Phones without separators (spaces, dashes, dots, brackets)."""
-    return _on_some(
-        stripped,
-        pc.invert(pc.match_substring_regex(stripped, r"^\+?[0-9]*$")),
-        lambda some: pc.replace_substring_regex(some, SEPARATORS, ""),
-    )
+def _compact(stripped: pa.Array, other: pa.Array | None = None) -> pa.Array:
+    """Phones without separators (spaces, dashes, dots, brackets).
+
+    ``other`` flags the cells that are not only digits, when the caller knows them already.
+    """
+    if other is None:
+        other = pc.invert(pc.match_substring_regex(stripped, DIGITS_ONLY))
+    return _on_some(stripped, other, lambda some: pc.replace_substring_regex(some, SEPARATORS, ""))
 
 
 def _with_prefix(national: pa.Array, fmt: PhoneFormat) -> pa.Array:
