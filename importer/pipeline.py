@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -70,8 +71,8 @@ class Prepared:
 
     @property
     def invalid_orders(self) -> int:
-        valid = {lead.key for lead in self.leads}
-        return sum(1 for key in self.orders if key not in valid)
+        # every lead is one clean order: the others are the invalid ones
+        return len(self.orders) - len(self.leads)
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,11 @@ def prepare_table(
     mapped, found = normalize_lines(
         mapped, NormalizeOptions(phone_format=options.phone_format, region=options.region)
     )
-    found = [*found, *validate_lines(mapped)]
-    grouped = group_leads(mapped, _by_row(found), catalog)
-    found.extend(grouped.issues)
-    found.extend(validate_leads(grouped.leads, catalog, mapped.columns))
-    issues = _by_row(found)
-    leads, order_issues = _drop_orders_with_issues(grouped.leads, issues)
-    for issue in order_issues:
-        issues.setdefault(issue.row or 0, []).append(issue)
+    line_issues = [*found, *validate_lines(mapped)]
+    grouped = group_leads(mapped, _by_row(line_issues), catalog)
+    lead_issues = validate_leads(grouped.leads, catalog, mapped.columns)
+    leads, order_issues = _drop_orders_with_issues(grouped.leads, lead_issues)
+    issues = _by_row([*line_issues, *grouped.issues, *lead_issues, *order_issues])
     return Prepared(
         table=table,
         mapped=mapped,
@@ -164,10 +162,7 @@ def check_file(
 ) -> RunResult:
     """Everything but the network: each row `valid` or `invalid`, and the report."""
     prepared = prepare_file(path, options)
-    placed = LeadRows()
-    for lead in prepared.leads:
-        placed.add(lead.rows, Outcome.VALID, None)
-    rows = _row_outcomes(prepared, placed)
+    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
     summary = Summary(
         file=str(path),
         rows=len(prepared.table.frame),
@@ -288,19 +283,25 @@ def _by_row(issues: Iterable[Issue]) -> dict[int, list[Issue]]:
 
 
 def _drop_orders_with_issues(
-    leads: Sequence[Lead], issues: Mapping[int, Sequence[Issue]]
+    leads: Sequence[Lead], lead_issues: Sequence[Issue]
 ) -> tuple[tuple[Lead, ...], list[Issue]]:
-    """Leads with an issue on any row are invalid; their clean rows are told why."""
+    """Leads the lead-level checks found fault with are invalid; their clean rows say why.
+
+    (Grouping already left out the orders with a bad row.)
+    """
+    if not lead_issues:
+        return tuple(leads), []
+    faulty = {issue.row for issue in lead_issues}
     kept: list[Lead] = []
     extra: list[Issue] = []
     for lead in leads:
-        bad = [row for row in lead.rows if issues.get(row)]
+        bad = [row for row in lead.rows if row in faulty]
         if not bad:
             kept.append(lead)
             continue
         first = bad[0]
         for row in lead.rows:
-            if not issues.get(row):
+            if row not in faulty:
                 extra.append(
                     Issue(
                         row,
@@ -350,18 +351,32 @@ def _locate(
 
 
 class LeadRows:
-    """The rows of the leads that went somewhere, with each row's outcome and ref."""
+    """The leads that went somewhere: their rows, and each lead's outcome and ref."""
 
     def __init__(self) -> None:
         self.rows: list[int] = []
+        self.sizes: list[int] = []  # rows per lead, to spread each lead's values over its rows
         self.outcomes: list[Outcome] = []
         self.refs: list[str | None] = []
         self.server: dict[int, tuple[Issue, ...]] = {}  # the server's words, per row
 
     def add(self, rows: Sequence[int], outcome: Outcome, ref: str | None) -> None:
         self.rows.extend(rows)
-        self.outcomes.extend([outcome] * len(rows))
-        self.refs.extend([ref] * len(rows))
+        self.sizes.append(len(rows))
+        self.outcomes.append(outcome)
+        self.refs.append(ref)
+
+    @classmethod
+    def all_with(cls, leads: Sequence[Lead], outcome: Outcome) -> LeadRows:
+        placed = cls()
+        placed.rows = list(chain.from_iterable(lead.rows for lead in leads))
+        placed.sizes = [len(placed.rows)]
+        placed.outcomes = [outcome]
+        placed.refs = [None]
+        return placed
+
+    def per_row(self, values: list[Any]) -> Any:
+        return np.repeat(np.array(values, dtype=object), self.sizes)
 
 
 def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
@@ -375,8 +390,8 @@ def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
     refs = np.full(len(index), None, dtype=object)
     if placed.rows:
         at = index.get_indexer(pd.Index(placed.rows))
-        outcomes[at] = np.array(placed.outcomes, dtype=object)
-        refs[at] = np.array(placed.refs, dtype=object)
+        outcomes[at] = placed.per_row(placed.outcomes)
+        refs[at] = placed.per_row(placed.refs)
     details: dict[int, RowOutcome] = {}
     for row, issues in prepared.issues.items():
         details[row] = RowOutcome(
