@@ -13,7 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 import tomli_w
 
 from importer.model import CANONICAL_FIELDS, CUSTOM_PREFIX, IMPORT_ID_KEY
@@ -799,8 +802,64 @@ def dump_mapping(mapping: Mapping) -> str:
 # ---------------------------------------------------------------------------- applying
 
 
+#: ASCII whitespace for str.strip() (Python's and arrow's agree): tab..CR, 0x1C..0x1F, space.
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[*range(0x09, 0x0E), *range(0x1C, 0x21)]] = True
+#: First bytes of the other whitespace characters: U+0085 and U+00A0 (C2, two bytes), U+1680
+#: (E1), U+2000..U+205F (E2) and U+3000 (E3), three bytes each.
+_TWO_BYTE_SPACE_LEAD = 0xC2
+_THREE_BYTE_SPACE_LEAD = np.zeros(256, dtype=bool)
+_THREE_BYTE_SPACE_LEAD[[0xE1, 0xE2, 0xE3]] = True
+_SPACE_START = _ASCII_SPACE | _THREE_BYTE_SPACE_LEAD
+_SPACE_START[_TWO_BYTE_SPACE_LEAD] = True
+
+
+def _may_need_strip(chunk: pa.Array) -> bool:
+    """Whether some cell of a string chunk may start or end with whitespace (never a miss).
+
+    Looks at the bytes at both ends of every cell in the chunk's buffers: much cheaper than
+    stripping, and most export columns have nothing to strip.
+    """
+    _, offsets_buffer, data_buffer = chunk.buffers()
+    if len(chunk) == 0 or data_buffer is None or data_buffer.size == 0:
+        return False
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets: np.ndarray = np.frombuffer(offsets_buffer, dtype=width)
+    offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
+    data: np.ndarray = np.frombuffer(data_buffer, dtype=np.uint8)
+    # An empty cell reads its neighbours' bytes, which are checked anyway: no filtering.
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    if _SPACE_START[first].any():
+        return True
+    ends = np.maximum(offsets[1:], 1)
+    last = data[ends - 1]
+    if _ASCII_SPACE[last].any():
+        return True
+    # Cells ending in a multi-byte character: look at where that character would begin.
+    wide = ends[last >= 0x80]
+    if (data[np.maximum(wide - 2, 0)] == _TWO_BYTE_SPACE_LEAD).any():
+        return True
+    return bool(_THREE_BYTE_SPACE_LEAD[data[np.maximum(wide - 3, 0)]].any())
+
+
 def _text(frame: pd.DataFrame, column: str) -> pd.Series[str]:
-    return frame[column].fillna("").astype("str").str.strip()
+    """The column stripped, "" for empty (``.str.strip()``, sharing untouched chunks)."""
+    values = frame[column].fillna("").astype("str")
+    chunks = pa.chunked_array(pa.array(values.array))
+    padded = [_may_need_strip(chunk) for chunk in chunks.chunks]
+    if not any(padded):
+        return values
+    stripped: pd.Series[str] = pa.chunked_array(
+        [
+            pc.utf8_trim_whitespace(chunk) if pad else chunk
+            for chunk, pad in zip(chunks.chunks, padded, strict=True)
+        ],
+        chunks.type,
+    ).to_pandas()
+    stripped = stripped.astype("str")
+    stripped.index = values.index
+    stripped.name = values.name
+    return stripped
 
 
 def _joined(frame: pd.DataFrame, columns: Sequence[str], joiner: str) -> pd.Series[str]:

@@ -282,6 +282,30 @@ def test_first_and_last_name_columns_are_joined_and_the_second_phone_is_a_fallba
     assert dict(describe_mapping(mapping, table))["quantity"].startswith("'1' on every row")
 
 
+#: Every character str.strip() removes, and look-alikes sharing their first or last bytes.
+WHITESPACE = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+NOT_WHITESPACE = ["€", "é", "\u200b", "\u2010", "\u3001", "\u1681", "\u00a1", "محمد", "x"]
+
+
+@pytest.mark.parametrize("edge", ["start", "end"])
+def test_values_are_stripped_of_every_whitespace_and_nothing_else(edge: str) -> None:
+    # One padded cell among many clean ones: columns with nothing to strip are passed through
+    # as they are, so the check that finds padding must never miss one.
+    mapping = Mapping(None, {"city": FieldSource(columns=("Ville",))}, (("Note", "note"),))
+    for space in WHITESPACE:
+        padded = space + "Rabat" if edge == "start" else "Rabat" + space
+        cities = ["Fès", "الرباط"] * 50 + [padded, *NOT_WHITESPACE]
+        table = make_table({"Ville": cities, "Note": [padded] + [""] * (len(cities) - 1)})
+        frame = apply_mapping(table, mapping).frame
+        assert frame["city"].tolist() == [c.strip() for c in cities], repr(space)
+        assert frame["city"].iloc[100] == "Rabat"
+        assert frame["data:note"].iloc[0] == "Rabat"
+    clean = make_table({"Ville": NOT_WHITESPACE, "Note": NOT_WHITESPACE})
+    frame = apply_mapping(clean, mapping).frame
+    assert frame["city"].tolist() == frame["data:note"].tolist() == NOT_WHITESPACE
+    assert frame.index.equals(clean.frame.index)
+
+
 def test_misspelt_and_decorated_headers_get_a_second_chance() -> None:
     mapping = detect_mapping(
         headers_table("Nom complet", "Telephonne", "Ville client", "Adress", "Produit", "Total")
