@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
+from json.encoder import encode_basestring
 from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -231,6 +232,10 @@ def _conflicts(
         )
 
 
+#: json.dumps(..., ensure_ascii=False, separators=(",", ":")), without a new encoder per call.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def import_key_for(
     lead_fields: Sequence[str],
     products: Sequence[tuple[str, Any, Any]],
@@ -241,16 +246,28 @@ def import_key_for(
     ``lead_fields`` are the values of ``LEAD_FIELDS`` (full_name, phone, city, area,
     address) in that order; products are (sku, quantity, total); data (key, value).
     """
-    canonical = json.dumps(
-        [
-            *lead_fields,
-            [[sku, quantity, _plain_number(total)] for sku, quantity, total in products],
-            [[key, value] for key, value in data],
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+    return _hash_key(_canonical_json(lead_fields, products, data).encode("utf-8"))
+
+
+def _canonical_json(
+    lead_fields: Sequence[str],
+    products: Sequence[tuple[str, Any, Any]],
+    data: Sequence[tuple[str, str]],
+) -> str:
+    """The text hashed for an import key (grouping writes the same text column-wise)."""
+    return str(
+        _CANONICAL.encode(
+            [
+                *lead_fields,
+                [[sku, quantity, _plain_number(total)] for sku, quantity, total in products],
+                [[key, value] for key, value in data],
+            ]
+        )
     )
-    return "hash:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:HASH_LENGTH]
+
+
+def _hash_key(canonical: bytes) -> str:
+    return "hash:" + hashlib.sha256(canonical).hexdigest()[:HASH_LENGTH]
 
 
 def _plain_number(value: Any) -> Any:
@@ -470,23 +487,80 @@ class _Grouping:
         keyless = np.flatnonzero(~_filled(first_key))
         if len(keyless) == 0:
             return keys
-        # Rows without an order key are orders of one row.
-        at = layout.first[keyless]
-        fields = [column.take(keyless).to_pylist() for column in self.lead_columns]
-        skus = self.skus.take(at).to_pylist()
-        quantities = self.quantities[at].tolist()
-        totals = self.totals[at].tolist()
-        data = data_codes[keyless].tolist()
+        texts = self.canonical_texts(keyless, pairs_of, data_codes)
+        # A few orders had their lines changed (SKUs from the catalog): hash what they hold.
+        is_keyless = np.zeros(self.layout.count, dtype=bool)
+        is_keyless[keyless] = True
+        changed = np.array([n for n in checked if is_keyless[n]], dtype=np.int64)
+        where = np.searchsorted(keyless, changed).tolist()
+        for number, i in zip(changed.tolist(), where, strict=True):
+            fields = [column[number].as_py() for column in self.lead_columns]
+            lines = checked[number][0]
+            pairs = pairs_of[int(data_codes[number])]
+            texts[i] = _canonical_json(fields, lines, pairs).encode("utf-8")
+        hashed = list(map(_hash_key, texts))
+        # The 2nd, 3rd ... order with the same content get #2, #3 ... in file order.
         copies: dict[str, int] = {}
-        for i, number in enumerate(keyless.tolist()):
-            lines = (
-                checked[number][0] if number in checked else [(skus[i], quantities[i], totals[i])]
-            )
-            key = import_key_for([f[i] for f in fields], lines, pairs_of[data[i]])
-            seen = copies.get(key, 0) + 1
-            copies[key] = seen
-            keys[number] = f"{key}#{seen}" if seen > 1 else key
-        return keys
+        for i in np.flatnonzero(pd.Series(hashed).duplicated(keep=False).to_numpy()).tolist():
+            seen = copies[hashed[i]] = copies.get(hashed[i], 0) + 1
+            if seen > 1:
+                hashed[i] = f"{hashed[i]}#{seen}"
+        out = np.array(keys, dtype=object)
+        out[keyless] = np.fromiter(hashed, dtype=object, count=len(hashed))
+        return list(out.tolist())
+
+    def canonical_texts(
+        self, keyless: np.ndarray, pairs_of: list[list[tuple[str, str]]], data_codes: np.ndarray
+    ) -> list[bytes]:
+        """``_canonical_json`` of one-line orders from their own line, whole columns at once.
+
+        Each distinct text or number is written by the JSON encoder once; arrow joins them.
+        """
+        at = self.layout.first[keyless]  # rows without an order key are orders of one row
+        parts = [_json_texts(column.take(keyless)) for column in self.lead_columns]
+        sku = _json_texts(self.skus.take(at))
+        quantity = _json_numbers(
+            self.quantities[at], _exact_codes(self.frame, "quantity", _missing(self.quantities))[at]
+        )
+        total = _json_numbers(
+            self.totals[at], _exact_codes(self.frame, "total", _missing(self.totals))[at]
+        )
+        data = pa.array(
+            [_CANONICAL.encode([[key, value] for key, value in pairs]) for pairs in pairs_of],
+            type=pa.large_string(),
+        ).take(data_codes[keyless])
+
+        def text(value: str) -> pa.Scalar:
+            return pa.scalar(value, pa.large_string())
+
+        def joined(*pieces: Any) -> pa.Array:
+            return pc.binary_join_element_wise(*pieces, text(""))
+
+        line = joined(text("[["), sku, text(","), quantity, text(","), total, text("]]"))
+        body = pc.binary_join_element_wise(*parts, line, data, text(","))
+        canonical = joined(text("["), body, text("]"))
+        return list(canonical.cast(pa.large_binary()).to_pylist())
+
+
+def _json_texts(values: pa.Array) -> pa.Array:
+    """Each text as the JSON string literal the encoder writes for it."""
+    if not _repeats(values):
+        literals = list(map(encode_basestring, values.to_pylist()))
+        return pa.array(literals, type=pa.large_string())
+    encoded = pc.dictionary_encode(values)
+    distinct = list(map(encode_basestring, encoded.dictionary.to_pylist()))
+    return pa.array(distinct, type=pa.large_string()).take(encoded.indices)
+
+
+def _json_numbers(numbers: np.ndarray, codes: np.ndarray) -> pa.Array:
+    """Each number as the JSON the encoder writes for it (299.0 as 299: ``_plain_number``).
+
+    ``codes`` are equal only where the numbers are the very same (``_exact_codes``).
+    """
+    dense = np.asarray(pd.factorize(codes)[0], dtype=np.int64)
+    at = _one_of_each(dense)
+    literals = [_CANONICAL.encode(_plain_number(n)) for n in numbers[at].tolist()]
+    return pa.array(literals, type=pa.large_string()).take(dense)
 
 
 def _frozen_objects(cls: type[T], fields: dict[str, list[Any]]) -> list[T]:
@@ -537,10 +611,15 @@ def _fill_multi(per_order: list[Any], sorted_values: np.ndarray, layout: _Layout
             per_order[number] = values
 
 
+def _repeats(values: pa.Array) -> bool:
+    """Whether texts repeat a lot (judged on a sample): worth handling each distinct once."""
+    sample = values.slice(0, 4096)
+    return bool(pc.count_distinct(sample).as_py() * 4 <= len(sample))
+
+
 def _python_texts(values: pa.Array) -> list[str]:
     """An arrow text array as a list of str; repeated texts become one shared str."""
-    sample = values.slice(0, 4096)
-    if pc.count_distinct(sample).as_py() * 4 > len(sample):
+    if not _repeats(values):
         return list(values.to_pylist())
     encoded = pc.dictionary_encode(values)
     texts = np.empty(len(encoded.dictionary), dtype=object)
@@ -557,7 +636,9 @@ def _products(
 ) -> list[Product | None]:
     """One Product per distinct line code found on a usable row; None for the others."""
     product_of: list[Product | None] = [None] * (int(line_codes.max()) + 1)
-    needed = np.unique(line_codes[usable])
+    used = np.zeros(len(product_of), dtype=bool)
+    used[line_codes[usable]] = True
+    needed = np.flatnonzero(used)
     at = _one_of_each(line_codes)[needed]
     for code, sku, quantity, total in zip(
         needed.tolist(),
