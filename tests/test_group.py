@@ -408,3 +408,25 @@ def test_a_class_with_post_init_is_built_through_it() -> None:
         _frozen_objects(_Checked, {"value": [1, 2], "twice": [0, 0]})
     assert _frozen_objects(_Checked, {"value": [1, 2]}) == [_Checked(1), _Checked(2)]
     assert _frozen_objects(_Checked, {"value": [3]})[0].twice == 6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['He said "hi"', "back\\slash", "tab\there\nnewline\x01", "Fès — مراكش ✓ 😀", "line\u2028sep"],
+)
+@pytest.mark.parametrize("total", [299.0, 50.5, -0.0, 1e16, 0.1 + 0.2])
+def test_hash_keys_written_column_wise_are_import_key_for(text: str, total: float) -> None:
+    mapped = mapped_table(
+        [
+            row(full_name=text, address=text, total=total, **{"data:note": text}),
+            row(full_name=text, address=text, total=total, **{"data:note": text}),
+            row(sku="", product_name="Argan Oil", total=total),
+        ]
+    )
+    catalog = Catalog(frozenset({"SKU-1"}), {"argan oil": "SKU-1"})
+    leads = group_leads(mapped, set(), catalog).leads
+    fields = [text, "0612345678", "Casablanca", "Maarif", text]
+    key = import_key_for(fields, [("SKU-001", 2, total)], [("note", text)])
+    assert [lead.key for lead in leads[:2]] == [key, key + "#2"]
+    fields = ["Ahmed El Fassi", "0612345678", "Casablanca", "Maarif", "123 Main Street"]
+    assert leads[2].key == import_key_for(fields, [("SKU-1", 2, total)], [])
