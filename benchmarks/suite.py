@@ -394,7 +394,9 @@ def _environment() -> str:
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, "
         f"Python {platform.python_version()}, pandas {pandas.__version__}, "
-        f"pyarrow {pyarrow.__version__}, {os.cpu_count()} CPUs, {platform.system()}"
+        f"pyarrow {pyarrow.__version__}, {os.cpu_count()} CPUs, {platform.system()}, "
+        # other work on the machine skews every figure; ratios less than absolute numbers
+        f"load average {os.getloadavg()[0]:.1f} at the end"
     )
 
 
