@@ -360,6 +360,7 @@ class _Grouping:
         return values.take(chosen)
 
     def result(self) -> GroupResult:
+        """Leads of the clean orders, every order's rows by import key, and the issues."""
         layout = self.layout
         no_quantity = _missing(self.quantities)
         no_total = _missing(self.totals)
@@ -434,7 +435,9 @@ class _Grouping:
             return out
         layout = self.layout
         sizes = layout.sizes[numbers].tolist()
-        at = layout.by_order[np.isin(layout.codes[layout.by_order], numbers)]
+        checked = np.zeros(layout.count, dtype=bool)
+        checked[numbers] = True
+        at = layout.by_order[checked[layout.codes[layout.by_order]]]
         row_numbers = self.row_numbers[at].tolist()
         skus = self.skus.take(at).to_pylist()
         names = _text_array(self.frame, "product_name").take(at).to_pylist()
