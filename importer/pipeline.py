@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
@@ -139,6 +141,16 @@ def prepare_table(
     options: SourceOptions,
     catalog: Catalog | None = None,
 ) -> Prepared:
+    with paused_gc():
+        return _prepare(table, mapping, options, catalog)
+
+
+def _prepare(
+    table: Table,
+    mapping: ColumnMapping,
+    options: SourceOptions,
+    catalog: Catalog | None,
+) -> Prepared:
     mapped = apply_mapping(table, mapping)
     mapped, found = normalize_lines(
         mapped, NormalizeOptions(phone_format=options.phone_format, region=options.region)
@@ -162,7 +174,8 @@ def check_file(
 ) -> RunResult:
     """Everything but the network: each row `valid` or `invalid`, and the report."""
     prepared = prepare_file(path, options)
-    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+    with paused_gc():
+        rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
     summary = Summary(
         file=str(path),
         rows=len(prepared.table.frame),
@@ -377,6 +390,22 @@ class LeadRows:
 
     def per_row(self, values: list[Any]) -> Any:
         return np.repeat(np.array(values, dtype=object), self.sizes)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic GC while hundreds of thousands of leads are alive and being built on.
+
+    Each full collection would walk every lead again (measured: 0.6 s of a 1M-row check);
+    what these stages allocate is freed by reference counting anyway.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
