@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from enum import IntEnum
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from importer.client import ApiError, AuthError, ConnectFailed, LeadsClient
-from importer.ingest import FolderBusy, IngestOptions, ingest_folder
+from importer.errors import ApiError, AuthError, ConnectFailed
 from importer.ledger import Ledger, LedgerError
 from importer.mapping import MappingError, describe_mapping, dump_mapping
 from importer.pipeline import (
@@ -30,8 +29,13 @@ from importer.pipeline import (
     import_file,
 )
 from importer.read import ReadError, read_table
-from importer.upload import UploadOptions, reconcile
 from importer.validate import CatalogError
+
+if TYPE_CHECKING:
+    from importer.client import LeadsClient
+
+# The network stack (requests, the uploader) is imported by the commands that use it:
+# `check` and `map` start faster without it.
 
 DEFAULT_BASE_URL = "https://api.wedocod.com"
 
@@ -205,6 +209,8 @@ def get_connection(token_file: Path | None) -> Connection:
 
 
 def make_client(token_file: Path | None) -> LeadsClient:
+    from importer.client import LeadsClient
+
     conn = get_connection(token_file)
     return LeadsClient(conn.base_url, conn.token)
 
@@ -300,6 +306,8 @@ def import_command(
     **source: Any,
 ) -> None:
     """Check FILE and create its valid orders as leads, then write the report."""
+    from importer.upload import UploadOptions
+
     connection = get_connection(token_file)
     with stop_on_signals() as stop, progress_bar() as progress:
         options = UploadOptions(
@@ -401,6 +409,9 @@ def ingest_command(
     server) or DIRECTORY/attention/ (some rows need a person). Unreadable files go to
     DIRECTORY/attention/ too, with a .error.txt beside them.
     """
+    from importer.ingest import FolderBusy, IngestOptions, ingest_folder
+    from importer.upload import UploadOptions
+
     connection = get_connection(token_file)
     with stop_on_signals() as stop:
         options = IngestOptions(
@@ -481,6 +492,8 @@ def reconcile_command(
     ledger_path: Path | None, wait: float, as_json: bool, token_file: Path | None
 ) -> None:
     """Settle leads left in doubt by an earlier run, without importing anything new."""
+    from importer.upload import UploadOptions, reconcile
+
     client = make_client(token_file)
     ledger = Ledger.open(ledger_path or Ledger.default_path(), client.account_id)
     try:

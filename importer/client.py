@@ -10,12 +10,44 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError
+
+from importer.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    ConnectFailed,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ResponseLost,
+    ServerError,
+    ValidationFailed,
+)
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "BadResponse",
+    "ConnectFailed",
+    "CreateResult",
+    "DeleteResult",
+    "Forbidden",
+    "LeadPage",
+    "LeadStatus",
+    "LeadsClient",
+    "NotFound",
+    "RateLimited",
+    "ResponseLost",
+    "ServerError",
+    "UpdateResult",
+    "ValidationFailed",
+]
 
 
 def _package_version() -> str:
@@ -26,90 +58,6 @@ def _package_version() -> str:
 
 
 USER_AGENT = f"wedocod-importer/{_package_version()}"
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class ApiError(Exception):
-    """The API could not be used for this request.
-
-    ``transient``: trying again later may work. ``in_doubt``: the request may have been
-    committed by the server although we got no usable answer (a write must be looked up,
-    never blindly sent again).
-    """
-
-    transient: ClassVar[bool] = False
-    in_doubt: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.message} (HTTP {self.status})" if self.status else self.message
-
-
-class AuthError(ApiError):
-    """401, or 403 on create/update/read: the token is refused. Stop the run."""
-
-
-class Forbidden(ApiError):
-    """403 on delete: the server refuses this action on these ids (an answer, not a stop)."""
-
-
-class NotFound(ApiError):
-    """404: no such lead (or route)."""
-
-
-class ValidationFailed(ApiError):
-    """422: the server named the fields it refuses; nothing in the request was applied."""
-
-    def __init__(
-        self, message: str, fields: dict[str, list[str]], *, status: int = 422, code: str = ""
-    ) -> None:
-        super().__init__(message, status=status, code=code)
-        self.fields = fields
-
-
-class RateLimited(ApiError):
-    """429: too many requests; ``retry_after`` is what the server asked us to wait, if it did."""
-
-    transient = True
-
-    def __init__(
-        self, message: str, retry_after: float | None, *, status: int = 429, code: str = ""
-    ) -> None:
-        super().__init__(message, status=status, code=code)
-        self.retry_after = retry_after
-
-
-class ServerError(ApiError):
-    """5xx: the server failed after receiving the request; a write may have been committed."""
-
-    transient = True
-    in_doubt = True
-
-
-class ConnectFailed(ApiError):
-    """No connection could be made: nothing was sent, so sending again is safe."""
-
-    transient = True
-
-
-class ResponseLost(ApiError):
-    """The request went out but no complete answer came back (timeout, reset, cut short)."""
-
-    transient = True
-    in_doubt = True
-
-
-class BadResponse(ApiError):
-    """An answer we cannot read (not JSON, or not the documented shape)."""
-
-    in_doubt = True
 
 
 # --- results ----------------------------------------------------------------------------------

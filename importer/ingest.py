@@ -11,12 +11,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from importer.mapping import MappingError
 from importer.pipeline import Connection, RunResult, SourceOptions, import_file
 from importer.read import ReadError
-from importer.upload import UploadOptions
 from importer.validate import CatalogError
+
+if TYPE_CHECKING:
+    from importer.upload import UploadOptions
 
 #: Suffixes of the exports a folder may receive.
 INPUT_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xlsm", ".xls")

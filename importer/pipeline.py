@@ -9,14 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from importer.client import ApiError, LeadsClient
+from importer.errors import ApiError
 from importer.group import group_leads
-from importer.ledger import Ledger
 from importer.mapping import (
     MappedTable,
     apply_mapping,
@@ -43,8 +42,10 @@ from importer.report import (
     text_from_csv_cell,
     write_report,
 )
-from importer.upload import CircuitOpen, UploadOptions, upload_leads
 from importer.validate import Catalog, load_catalog, validate_leads, validate_lines
+
+if TYPE_CHECKING:
+    from importer.upload import UploadOptions
 
 PhoneFormat = Literal["national", "e164", "raw"]
 
@@ -197,6 +198,11 @@ def import_file(
     on_prepared: Callable[[Prepared], None] | None = None,
 ) -> RunResult:
     """Check the file, upload its valid leads exactly once, and write the report."""
+    # the network stack is imported here, not at the top: `check` needs none of it
+    from importer.client import LeadsClient
+    from importer.ledger import Ledger
+    from importer.upload import CircuitOpen, upload_leads
+
     prepared = prepare_file(path, options)
     if on_prepared is not None:
         on_prepared(prepared)

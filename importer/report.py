@@ -16,7 +16,6 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-import openpyxl
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
@@ -222,6 +221,8 @@ def read_report(path: Path) -> ReportContents:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             lines = [[text_from_csv_cell(v) for v in line] for line in csv.reader(handle)]
         return ReportContents(tuple(lines[0]), tuple(tuple(line) for line in lines[1:]))
+    import openpyxl  # only to read a report back: writing never needs it
+
     book = openpyxl.load_workbook(path, read_only=True)
     try:
         lines = [[_cell_text(v) for v in row] for row in book[REPORT_SHEET].values]

@@ -1,0 +1,92 @@
+"""The API's failures as typed errors: which are worth retrying, which leave a write in doubt.
+
+Kept apart from the client so that commands with no network (check, map) need not import
+requests to recognise them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """The API could not be used for this request.
+
+    ``transient``: trying again later may work. ``in_doubt``: the request may have been
+    committed by the server although we got no usable answer (a write must be looked up,
+    never blindly sent again).
+    """
+
+    transient: ClassVar[bool] = False
+    in_doubt: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} (HTTP {self.status})" if self.status else self.message
+
+
+class AuthError(ApiError):
+    """401, or 403 on create/update/read: the token is refused. Stop the run."""
+
+
+class Forbidden(ApiError):
+    """403 on delete: the server refuses this action on these ids (an answer, not a stop)."""
+
+
+class NotFound(ApiError):
+    """404: no such lead (or route)."""
+
+
+class ValidationFailed(ApiError):
+    """422: the server named the fields it refuses; nothing in the request was applied."""
+
+    def __init__(
+        self, message: str, fields: dict[str, list[str]], *, status: int = 422, code: str = ""
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.fields = fields
+
+
+class RateLimited(ApiError):
+    """429: too many requests; ``retry_after`` is what the server asked us to wait, if it did."""
+
+    transient = True
+
+    def __init__(
+        self, message: str, retry_after: float | None, *, status: int = 429, code: str = ""
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """5xx: the server failed after receiving the request; a write may have been committed."""
+
+    transient = True
+    in_doubt = True
+
+
+class ConnectFailed(ApiError):
+    """No connection could be made: nothing was sent, so sending again is safe."""
+
+    transient = True
+
+
+class ResponseLost(ApiError):
+    """The request went out but no complete answer came back (timeout, reset, cut short)."""
+
+    transient = True
+    in_doubt = True
+
+
+class BadResponse(ApiError):
+    """An answer we cannot read (not JSON, or not the documented shape)."""
+
+    in_doubt = True
