@@ -11,6 +11,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
@@ -336,17 +337,19 @@ def _write_csv(tmp: Path, frame: pd.DataFrame, ordered: RowOutcomes) -> None:
     """
     errors = [""] * len(ordered)
     if ordered.details:
-        position = {row: i for i, row in enumerate(ordered.rows)}
-        for row, detail in ordered.details.items():
-            errors[position[row]] = _errors_text(detail.errors)
-    arrays = [
-        pa.array(ordered.rows, pa.int64()),
-        pa.array(ordered.outcomes, pa.string()),
-        _csv_array(pc.fill_null(pa.array(ordered.refs, pa.string()), "")),
-        _csv_array(pa.array(errors, pa.string())),
+        rows = list(ordered.details)
+        for at, row in zip(frame.index.get_indexer(pd.Index(rows)), rows, strict=True):
+            errors[at] = _errors_text(ordered.details[row].errors)
+    texts = [
+        pc.fill_null(pa.array(ordered.refs, pa.string()), ""),
+        pa.array(errors, pa.string()),
+        *(_arrow_text(frame.iloc[:, i]) for i in range(len(frame.columns))),
     ]
-    for i in range(len(frame.columns)):
-        arrays.append(_csv_array(_arrow_text(frame.iloc[:, i])))
+    # Arrow's kernels let go of the GIL: escaping the columns side by side uses both cores
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        escaped = list(pool.map(_csv_array, texts))
+    arrays = [pa.array(ordered.rows, pa.int64()), pa.array(ordered.outcomes, pa.string())]
+    arrays.extend(escaped)
     names = [*REPORT_COLUMNS, *(csv_cell(str(c)) for c in frame.columns)]
     # duplicate names are fine: a source header may repeat a report column's name
     data = pa.Table.from_arrays(arrays, names=names)
