@@ -182,11 +182,14 @@ class LeadFinder:
         since: datetime,
         deadline: float,
         halt: Callable[[], bool] = lambda: False,
+        *,
+        prove_absence: bool = True,
     ) -> dict[str, str]:
         """Look the leads up until all are found or ``deadline`` (monotonic) passes.
 
-        The last lookup is thorough, so leads missing from the answer are not on the server
-        (yet). Stops early, without the thorough lookup, when ``halt()`` says so.
+        With ``prove_absence`` the last lookup is thorough, so leads missing from the answer
+        are not on the server (yet). Stops early, without the thorough lookup, when
+        ``halt()`` says so.
         """
         # async processing takes a moment: looking at once mostly costs a call for nothing
         first = min(0.5, max(0.0, deadline - time.monotonic()))
@@ -195,7 +198,7 @@ class LeadFinder:
         pause = 0.5
         while True:
             final = time.monotonic() >= deadline
-            found = self.find(wanted, since, thorough=final)
+            found = self.find(wanted, since, thorough=final and prove_absence)
             if len(found) == len(wanted) or final:
                 return found
             if halt():
@@ -427,7 +430,11 @@ class _Upload:
             if len(pending) > self.options.sync_threshold:
                 # the server may have queued the batch: give it the time a 202 would get
                 deadline = time.monotonic() + self.options.wait
-                found = self.finder.poll(wanted, since, deadline, self.stopping)
+                # the server accepted them: what is not found yet is `queued`, not absent,
+                # so no per-phone searches (under a rate limit they would eat the budget)
+                found = self.finder.poll(
+                    wanted, since, deadline, self.stopping, prove_absence=False
+                )
             else:
                 found = self.finder.find(wanted, since, thorough=True)
         except ApiError as lookup_err:
@@ -482,7 +489,11 @@ class _Upload:
                 found = self.finder.find(wanted, since, thorough=True)
             else:
                 deadline = time.monotonic() + self.options.wait
-                found = self.finder.poll(wanted, since, deadline, self.stopping)
+                # the server accepted them: what is not found yet is `queued`, not absent,
+                # so no per-phone searches (under a rate limit they would eat the budget)
+                found = self.finder.poll(
+                    wanted, since, deadline, self.stopping, prove_absence=False
+                )
         except ApiError as err:
             left = Outcome.QUEUED if mode != "sync" else Outcome.UNCERTAIN
             self.settle(
