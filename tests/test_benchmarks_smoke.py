@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -97,6 +98,9 @@ def test_local_harness_runs_on_a_few_hundred_rows(tmp_path: Path) -> None:
     assert any("XLSX, 200 rows" in n for n in names)
     assert any("frictionless" in n for n in names)
     broken = [f for f in results.findings if f.measured == "error"]
+    if importlib.util.find_spec("frictionless") is None:
+        # frictionless is the `bench` extra (`make bench` installs it), not a dev tool
+        broken = [f for f in broken if "No module named 'frictionless'" not in f.context]
     assert not broken, broken
     text = results_file.read_text(encoding="utf-8")
     assert "| Section | Benchmark | Measured | Target | Result | Context |" in text
