@@ -1,0 +1,114 @@
+"""The pipeline's own work: every row an outcome, server complaints placed on rows and columns."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from importer.model import FieldError, Lead, LeadOutcome, Outcome, Product, RowOutcomes
+from importer.pipeline import (
+    SourceOptions,
+    _server_issues,
+    check_file,
+    prepare_file,
+)
+from importer.report import write_report
+
+HEADER = "order_id,full_name,phone,city,address,sku,quantity,total\n"
+
+
+def _lead(rows: tuple[int, ...]) -> Lead:
+    return Lead(
+        key="order:A-1",
+        rows=rows,
+        full_name="Ahmed El Fassi",
+        phone="0612345678",
+        city="Casablanca",
+        address="123 Rue Atlas",
+        area=None,
+        products=tuple(Product(f"SKU-00{i + 1}", 1, 100.0) for i in range(len(rows))),
+    )
+
+
+def test_check_gives_every_row_an_outcome_in_source_order(tmp_path: Path) -> None:
+    src = tmp_path / "orders.csv"
+    src.write_text(
+        HEADER
+        + "A-1,Ahmed El Fassi,0612345678,Casablanca,123 Rue Atlas,SKU-001,1,100\n"
+        + "A-1,,,,,SKU-002,2,50\n"  # a continuation row
+        + "A-2,Al,0612345678,Rabat,45 Avenue Hassan II,SKU-001,1,100\n"  # bad name
+        + "A-3,Salma Idrissi,0698765432,Rabat,45 Avenue Hassan II,SKU-001,1,100\n"
+        + "A-3,Salma Idrissi,0698765432,Rabat,45 Avenue Hassan II,SKU-002,0,100\n",
+        encoding="utf-8",
+    )
+    result = check_file(src, SourceOptions(), tmp_path / "r.csv")
+    rows = result.rows
+    assert isinstance(rows, RowOutcomes)
+    assert [r.row for r in rows] == [2, 3, 4, 5, 6]
+    assert [r.outcome for r in rows] == [Outcome.VALID] * 2 + [Outcome.INVALID] * 3
+    assert rows[2].errors[0].column == "full_name"
+    # row 5 is clean, but its order has a bad row 6: it says so
+    assert rows[3].errors[0].code == "order_invalid" and "row 6" in rows[3].errors[0].message
+    assert rows[4].columns == frozenset({"quantity"})
+    s = result.summary
+    assert (s.rows, s.leads, s.valid, s.invalid) == (5, 3, 1, 2)
+    assert not result.complete
+
+
+def test_server_errors_land_on_the_product_row_and_its_column() -> None:
+    lead = _lead((7, 8, 9))
+    outcome = LeadOutcome(
+        lead.key,
+        Outcome.REJECTED,
+        errors=(
+            FieldError("products.1.sku", "The selected data.0.products.1.sku is invalid."),
+            FieldError("phone", "The phone field is required."),
+        ),
+    )
+    placed = _server_issues(lead, outcome, {"sku": "Lineitem sku", "phone": "Shipping Phone"})
+    assert [(i.column, i.code) for i in placed[8]] == [
+        ("Lineitem sku", "rejected"),
+        ("Shipping Phone", "rejected"),
+    ]
+    assert [i.column for i in placed[7]] == ["Shipping Phone"]
+    assert [i.column for i in placed[9]] == ["Shipping Phone"]
+
+
+def test_a_message_without_fields_is_on_every_row_of_the_lead() -> None:
+    lead = _lead((3, 4))
+    failed = LeadOutcome(lead.key, Outcome.FAILED, message="The server could not process it.")
+    placed = _server_issues(lead, failed, {})
+    assert set(placed) == {3, 4}
+    assert placed[3][0].message == "The server could not process it."
+
+
+def test_a_csv_report_comes_back_in_with_its_escapes_taken_off(tmp_path: Path) -> None:
+    src = tmp_path / "orders.csv"
+    src.write_text(
+        HEADER + "A-1,=1+1 Ahmed,0612345678,Casablanca,-12 Rue Atlas,SKU-001,1,100\n",
+        encoding="utf-8",
+    )
+    result = check_file(src, SourceOptions(), tmp_path / "orders.report.csv")
+    with (tmp_path / "orders.report.csv").open(encoding="utf-8-sig", newline="") as handle:
+        written = list(csv.reader(handle))
+    assert written[1][written[0].index("full_name")] == "'=1+1 Ahmed"  # escaped on the way out
+    again = prepare_file(tmp_path / "orders.report.csv", SourceOptions())
+    assert list(again.table.frame.columns) == HEADER.strip().split(",")
+    assert again.leads[0].full_name == "=1+1 Ahmed"  # and plain again on the way in
+    assert again.leads[0].address == "-12 Rue Atlas"
+    assert result.summary.valid == 1
+
+
+def test_report_path_is_what_was_written(tmp_path: Path) -> None:
+    src = tmp_path / "orders.csv"
+    src.write_text(
+        HEADER + "A-1,Ahmed El Fassi,0612345678,Casablanca,123 Rue Atlas,SKU-001,1,100\n",
+        encoding="utf-8",
+    )
+    result = check_file(src, SourceOptions())
+    assert result.summary.report == str(tmp_path / "orders.report.xlsx")
+    assert Path(result.summary.report).exists()
+    # and writing a report from the result again gives the same rows
+    prepared = prepare_file(src, SourceOptions())
+    write_report(tmp_path / "again.csv", prepared.table, result.rows, result.summary)
+    assert (tmp_path / "again.csv").read_text(encoding="utf-8-sig").count("\n") == 2
