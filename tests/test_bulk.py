@@ -48,7 +48,7 @@ def test_status_file_with_french_headers_and_bad_rows(tmp_path: Path) -> None:
 def test_status_file_without_a_status_column_names_what_it_found(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_text("reference,colour\nWDAAAAAA,red\n", encoding="utf-8")
-    with pytest.raises(ReadError, match="status.*colour"):
+    with pytest.raises(ReadError, match=r"status.*colour"):
         read_status_updates(path, STATUSES)
 
 
