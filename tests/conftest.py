@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -20,6 +21,21 @@ def sandbox_config(**overrides: Any) -> SandboxConfig:
     return replace(base, **overrides)
 
 
+def serve_sandbox(**overrides: Any) -> AbstractContextManager[RunningSandbox]:
+    """`with serve_sandbox(rate_limit=3) as running:` — for tests that start several."""
+    return serve_in_thread(sandbox_config(**overrides))
+
+
+def import_id_counts(running: RunningSandbox, token: str = TEST_TOKEN) -> Counter[str]:
+    """How many leads the sandbox's own store holds per `import_id`: 1 each is exactly once."""
+    counts: Counter[str] = Counter()
+    for lead in running.sandbox.store.leads(token):
+        for entry in lead.get("data") or []:
+            if entry["key"] == "import_id":
+                counts[entry["value"]] += 1
+    return counts
+
+
 @pytest.fixture
 def sandbox() -> Iterator[RunningSandbox]:
     """A sandbox with the default config, served for one test."""
@@ -31,7 +47,4 @@ def sandbox() -> Iterator[RunningSandbox]:
 def make_sandbox() -> Callable[..., AbstractContextManager[RunningSandbox]]:
     """`with make_sandbox(rate_limit=3, ...) as running:` — a sandbox with config overrides."""
 
-    def make(**overrides: Any) -> AbstractContextManager[RunningSandbox]:
-        return serve_in_thread(sandbox_config(**overrides))
-
-    return make
+    return serve_sandbox

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from importer.cli import ExitStatus, main
 from importer.sandbox import SandboxConfig, serve_in_thread
+from tests.conftest import import_id_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -62,15 +62,6 @@ def report_rows(path: Path) -> list[dict[str, Any]]:
     rows = list(sheet.iter_rows(values_only=True))
     header = [str(h) for h in rows[0]]
     return [dict(zip(header, row, strict=False)) for row in rows[1:]]
-
-
-def import_ids(running: Any) -> Counter[str]:
-    ids: Counter[str] = Counter()
-    for lead in running.sandbox.store.leads(TOKEN):
-        for entry in lead.get("data") or []:
-            if entry["key"] == "import_id":
-                ids[entry["value"]] += 1
-    return ids
 
 
 @pytest.fixture()
@@ -155,7 +146,7 @@ def test_import_every_clean_sample_then_rerun_skips(
     assert set(summary) == SUMMARY_KEYS
     assert first.exit_code == ExitStatus.OK, summary
     assert summary["created"] == summary["leads"] > 0
-    ids = import_ids(server)
+    ids = import_id_counts(server)
     assert len(ids) == summary["leads"] and set(ids.values()) == {1}
     rows = report_rows(tmp_path / "r.xlsx")
     assert {r["Outcome"] for r in rows} == {"created"} and all(r["Lead ref"] for r in rows)
@@ -166,7 +157,7 @@ def test_import_every_clean_sample_then_rerun_skips(
     assert second.exit_code == ExitStatus.OK
     assert again["skipped"] == summary["leads"] and again["created"] == 0
     assert server.sandbox.stats.get("POST /leads", 0) == posts_before
-    assert import_ids(server) == ids
+    assert import_id_counts(server) == ids
     rerun = report_rows(tmp_path / "r.xlsx")
     assert [r["Lead ref"] for r in rerun] == [r["Lead ref"] for r in rows]
 
@@ -190,7 +181,7 @@ def test_import_errors_sample_creates_only_valid_orders(tmp_path: Path, server: 
     summary = json.loads(result.stdout)
     assert result.exit_code == ExitStatus.INCOMPLETE
     assert summary["invalid"] > 0
-    assert len(import_ids(server)) == summary["created"]
+    assert len(import_id_counts(server)) == summary["created"]
 
 
 def test_server_rejection_is_placed_on_row_and_column(tmp_path: Path) -> None:

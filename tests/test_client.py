@@ -6,7 +6,7 @@ import hashlib
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,23 +25,12 @@ from importer.client import (
     ServerError,
     ValidationFailed,
 )
-from importer.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
+from importer.sandbox import RunningSandbox
+from tests.conftest import serve_sandbox
 
 TOKEN = "test-token"
-
-
-@contextmanager
-def sandbox(**overrides: Any) -> Iterator[RunningSandbox]:
-    settings: dict[str, Any] = {
-        "tokens": (TOKEN,),
-        "sync_threshold": 10,
-        "async_delay": 0.2,
-        "seed": 1,
-        "log_requests": False,
-    }
-    settings.update(overrides)
-    with serve_in_thread(SandboxConfig(**settings)) as running:
-        yield running
+# the tests of this module share one seed, so that fault knobs repeat
+sandbox = partial(serve_sandbox, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from click.testing import CliRunner
 
 from importer.cli import ExitStatus, main
 from importer.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
+from tests.conftest import import_id_counts
 
 TOKEN = "test-token"
 HEADER = "order_id,full_name,phone,city,address,sku,quantity,total\n"
@@ -32,15 +32,6 @@ def order_line(n: int, sku: str = "SKU-001") -> str:
 def write_orders(path: Path, numbers: range, extra: str = "") -> Path:
     path.write_text(HEADER + "".join(order_line(n) for n in numbers) + extra, encoding="utf-8")
     return path
-
-
-def on_server(running: RunningSandbox) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for lead in running.sandbox.store.leads(TOKEN):
-        for entry in lead["data"]:
-            if entry["key"] == "import_id":
-                counts[entry["value"]] += 1
-    return counts
 
 
 def cli_import(running: RunningSandbox, path: Path, tmp: Path, *extra: str) -> dict[str, int]:
@@ -71,7 +62,7 @@ def test_overlapping_exports_create_each_order_once(tmp_path: Path, server: Runn
     assert second["skipped"] == 20 and second["created"] == 15 and second["exit"] == 0
     # only the 15 new orders were sent: two batches of at most 10
     assert server.sandbox.stats.get("POST /leads", 0) - posts == 2
-    counts = on_server(server)
+    counts = import_id_counts(server)
     assert len(counts) == 45 and set(counts.values()) == {1}
 
 
@@ -95,7 +86,7 @@ def test_fixed_report_imports_the_fixed_rows_only(tmp_path: Path, server: Runnin
     again = cli_import(server, report, tmp_path, "--report", str(tmp_path / "second.xlsx"))
     assert again["exit"] == 0, again
     assert again["skipped"] == 5 and again["created"] == 1
-    counts = on_server(server)
+    counts = import_id_counts(server)
     assert len(counts) == 6 and set(counts.values()) == {1}
     refs = {lead["phone"] for lead in server.sandbox.store.leads(TOKEN)}
     assert "0612349876" in refs
@@ -158,7 +149,7 @@ def test_sigint_settles_in_flight_writes_report_and_exits_130(tmp_path: Path) ->
         assert proc.returncode == ExitStatus.INTERRUPTED, err
         summary = json.loads(out)
         assert 0 < summary["created"] < 400
-        created = len(on_server(running))
+        created = len(import_id_counts(running))
         assert summary["created"] == created  # nothing in flight was left unaccounted
         lines = report.read_text(encoding="utf-8-sig").splitlines()
         assert len(lines) == 401  # every row has an outcome, the unsent ones included
@@ -168,7 +159,7 @@ def test_sigint_settles_in_flight_writes_report_and_exits_130(tmp_path: Path) ->
         assert proc.returncode == 0, err
         final = json.loads(out)
         assert final["skipped"] == created and final["created"] == 400 - created
-        counts = on_server(running)
+        counts = import_id_counts(running)
         assert len(counts) == 400 and set(counts.values()) == {1}
 
 
@@ -194,7 +185,7 @@ def test_sigkill_cli_twenty_times_then_complete(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
             kills += 1
-            progress.append(len(on_server(running)))
+            progress.append(len(import_id_counts(running)))
         assert kills >= 20, f"only {kills} kills fitted in the time bound"
         mid_upload = sum(1 for a, b in itertools.pairwise(progress) if a < b < total)
         assert mid_upload >= 10, f"too few kills landed mid-upload: {progress}"
@@ -207,7 +198,7 @@ def test_sigkill_cli_twenty_times_then_complete(tmp_path: Path) -> None:
         summary = json.loads(out)
         assert summary["created"] + summary["skipped"] == total
         assert summary["skipped"] > 0  # the kills did leave work done behind
-        counts = on_server(running)
+        counts = import_id_counts(running)
         assert len(counts) == total, "a lead is missing"
         assert set(counts.values()) == {1}, "a lead was created twice"
         lines = report.read_text(encoding="utf-8-sig").splitlines()

@@ -13,8 +13,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,12 @@ import pytest
 from importer.client import ApiError, CreateResult, LeadsClient
 from importer.ledger import Ledger
 from importer.model import CustomEntry, Lead, Outcome, Product
-from importer.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
 from importer.upload import UploadOptions, upload_leads
+from tests.conftest import import_id_counts, serve_sandbox
 
 TOKEN = "test-token"
+# the tests of this module share one seed, so that fault knobs repeat
+sandbox = partial(serve_sandbox, seed=7)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,29 +47,6 @@ def make_leads(count: int) -> list[Lead]:
         )
         for n in range(count)
     ]
-
-
-@contextmanager
-def sandbox(**overrides: Any) -> Iterator[RunningSandbox]:
-    settings: dict[str, Any] = {
-        "tokens": (TOKEN,),
-        "sync_threshold": 10,
-        "async_delay": 0.2,
-        "seed": 7,
-        "log_requests": False,
-    }
-    settings.update(overrides)
-    with serve_in_thread(SandboxConfig(**settings)) as running:
-        yield running
-
-
-def on_server(running: RunningSandbox) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for lead in running.sandbox.store.leads(TOKEN):
-        for entry in lead["data"]:
-            if entry["key"] == "import_id":
-                counts[entry["value"]] += 1
-    return counts
 
 
 class CountingClient(LeadsClient):
@@ -115,7 +94,7 @@ def test_storm_every_lead_once_and_accounted_for(tmp_path: Path) -> None:
         )
         ledger.close()
         stats = dict(running.sandbox.stats)
-        server = on_server(running)
+        server = import_id_counts(running)
 
     assert [o.key for o in outcomes] == [lead.key for lead in leads]
     by_key = {o.key: o for o in outcomes}
@@ -175,13 +154,13 @@ def test_sigkill_again_and_again_creates_each_lead_once(tmp_path: Path) -> None:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
                     kills += 1
-                    progress.append(len(on_server(running)))
+                    progress.append(len(import_id_counts(running)))
                     continue
             code = proc.wait(timeout=60)
             if code == 0:
                 finished = True
                 break
-        server = on_server(running)
+        server = import_id_counts(running)
     assert kills >= 20, (kills, progress)
     assert finished, "the last run did not finish every lead"
     assert set(server) == {lead.key for lead in make_leads(count)}

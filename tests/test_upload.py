@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +14,14 @@ import pytest
 from importer.client import AuthError, LeadsClient
 from importer.ledger import Ledger
 from importer.model import CustomEntry, Lead, Outcome, Product
-from importer.sandbox import RunningSandbox, SandboxConfig, serve_in_thread
+from importer.sandbox import RunningSandbox
 from importer.upload import UploadOptions, reconcile, upload_leads
+from tests.conftest import import_id_counts, serve_sandbox
 
 TOKEN = "test-token"
+# the tests of this module share one seed, so that fault knobs repeat
+sandbox = partial(serve_sandbox, seed=1)
 FAST = UploadOptions(batch_size=10, workers=4, wait=5.0, backoff=0.01, max_backoff=0.05)
-
-
-@contextmanager
-def sandbox(**overrides: Any) -> Iterator[RunningSandbox]:
-    settings: dict[str, Any] = {
-        "tokens": (TOKEN,),
-        "sync_threshold": 10,
-        "async_delay": 0.2,
-        "seed": 1,
-        "log_requests": False,
-    }
-    settings.update(overrides)
-    with serve_in_thread(SandboxConfig(**settings)) as running:
-        yield running
 
 
 @contextmanager
@@ -64,16 +54,6 @@ def make_leads(count: int, start: int = 0) -> list[Lead]:
     ]
 
 
-def on_server(running: RunningSandbox) -> Counter[str]:
-    """How many leads the server holds per import_id."""
-    counts: Counter[str] = Counter()
-    for lead in running.sandbox.store.leads(TOKEN):
-        for entry in lead["data"]:
-            if entry["key"] == "import_id":
-                counts[entry["value"]] += 1
-    return counts
-
-
 def run(client: LeadsClient, ledger: Ledger, leads: list[Lead], **options: Any) -> list[Any]:
     settings = {**FAST.__dict__, **options}
     run_id = ledger.start_run("test.csv", len(leads), len(leads))
@@ -88,7 +68,7 @@ def test_sync_batches_create_each_lead_once(tmp_path: Path) -> None:
         assert [o.key for o in outcomes] == [lead.key for lead in leads]
         assert {o.outcome for o in outcomes} == {Outcome.CREATED}
         assert all(o.ref for o in outcomes) and len({o.ref for o in outcomes}) == 35
-        assert on_server(running) == Counter({lead.key: 1 for lead in leads})
+        assert import_id_counts(running) == Counter({lead.key: 1 for lead in leads})
         assert running.sandbox.stats["POST /leads"] == 4
         assert sum(settled) == 35
         stored = {s["reference"]: s["phone"] for s in running.sandbox.store.leads(TOKEN)}
@@ -107,7 +87,7 @@ def test_rerun_skips_everything_without_a_post(tmp_path: Path) -> None:
         assert [o.ref for o in again] == [o.ref for o in first]
         assert running.sandbox.stats["POST /leads"] == posts
         assert running.sandbox.stats.get("GET /leads", 0) == gets
-        assert sum(on_server(running).values()) == 12
+        assert sum(import_id_counts(running).values()) == 12
 
 
 def test_async_batches_are_looked_up_efficiently(tmp_path: Path) -> None:
@@ -115,7 +95,7 @@ def test_async_batches_are_looked_up_efficiently(tmp_path: Path) -> None:
     with sandbox() as running, session(running, tmp_path) as (client, ledger):
         outcomes = run(client, ledger, leads, batch_size=100, workers=4)
         assert {o.outcome for o in outcomes} == {Outcome.CREATED}
-        assert on_server(running) == Counter({lead.key: 1 for lead in leads})
+        assert import_id_counts(running) == Counter({lead.key: 1 for lead in leads})
         stats = running.sandbox.stats
         calls = stats["POST /leads"] + stats.get("GET /leads", 0)
         assert stats["POST /leads"] == 4
@@ -135,7 +115,7 @@ def test_async_not_done_in_time_is_queued_then_reconciled(tmp_path: Path) -> Non
         again = run(client, ledger, leads)
         assert {o.outcome for o in again} == {Outcome.SKIPPED}
         assert running.sandbox.stats["POST /leads"] == posts
-        assert on_server(running) == Counter({lead.key: 1 for lead in leads})
+        assert import_id_counts(running) == Counter({lead.key: 1 for lead in leads})
 
 
 def test_failed_count_is_resolved_by_lookup(tmp_path: Path) -> None:
@@ -185,7 +165,7 @@ def test_422_rejects_only_the_named_leads_and_resends_the_rest(tmp_path: Path) -
         assert {"full_name", "products.0.sku"} <= fields
         assert all(by_key[lead.key].outcome is Outcome.CREATED for lead in leads)
         assert running.sandbox.stats["POST /leads"] == 2
-        assert on_server(running) == Counter({lead.key: 1 for lead in leads})
+        assert import_id_counts(running) == Counter({lead.key: 1 for lead in leads})
 
 
 def test_resume_after_kill_when_the_batch_reached_the_server(tmp_path: Path) -> None:
@@ -196,7 +176,7 @@ def test_resume_after_kill_when_the_batch_reached_the_server(tmp_path: Path) -> 
         client.create_leads([lead.payload() for lead in leads[:5]])
         outcomes = run(client, ledger, leads)
         assert {o.outcome for o in outcomes} == {Outcome.CREATED}
-        assert on_server(running) == Counter({lead.key: 1 for lead in leads})
+        assert import_id_counts(running) == Counter({lead.key: 1 for lead in leads})
         assert running.sandbox.stats["POST /leads"] == 2  # the killed one + the 3 left
 
 
@@ -206,7 +186,7 @@ def test_resume_after_kill_when_the_batch_never_left(tmp_path: Path) -> None:
         ledger.record_sending("b-killed", leads[:5], None)  # killed before the POST
         outcomes = run(client, ledger, leads, wait=0.0)
         assert {o.outcome for o in outcomes} == {Outcome.CREATED}
-        assert on_server(running) == Counter({lead.key: 1 for lead in leads})
+        assert import_id_counts(running) == Counter({lead.key: 1 for lead in leads})
         assert ledger.in_doubt() == []
 
 
@@ -239,4 +219,4 @@ def test_same_key_twice_in_one_input_is_sent_once(tmp_path: Path) -> None:
     with sandbox() as running, session(running, tmp_path) as (client, ledger):
         outcomes = run(client, ledger, [*leads, leads[0]])
         assert len(outcomes) == 4 and outcomes[0] == outcomes[3]
-        assert on_server(running) == Counter({lead.key: 1 for lead in leads})
+        assert import_id_counts(running) == Counter({lead.key: 1 for lead in leads})
