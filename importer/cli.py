@@ -102,6 +102,10 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         ) as err:
             status, message = exit_status_for(err)
         click.echo(f"Error: {message}", err=True)
+        if kwargs.get("as_json"):
+            # a script reading stdout gets one JSON object whatever happened
+            file = kwargs.get("file") or kwargs.get("directory")
+            emit({"file": str(file) if file else None, "error": message, "exit": int(status)}, True)
         sys.exit(status)
 
     return wrapper

@@ -304,6 +304,15 @@ def test_unreadable_file_is_exit_3_naming_the_file(tmp_path: Path) -> None:
     assert "broken.xlsx" in result.output
 
 
+def test_json_failure_is_still_one_json_object(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.xlsx"
+    bad.write_bytes(b"PK\x03\x04 this is not really a workbook")
+    result = run(["check", str(bad), "--json"])
+    assert result.exit_code == ExitStatus.BAD_INPUT
+    answer = json.loads(result.stdout)
+    assert answer["exit"] == 3 and answer["file"] == str(bad) and "broken.xlsx" in answer["error"]
+
+
 def test_unmappable_file_is_exit_3_listing_headers(tmp_path: Path) -> None:
     src = tmp_path / "odd.csv"
     src.write_text("colour,size\nred,XL\n", encoding="utf-8")
