@@ -71,7 +71,12 @@ def ingest_folder(
 
 
 def pending_files(directory: Path, settle: float, now: float | None = None) -> list[Path]:
-    """Exports waiting in `directory`, oldest first; reports and fresh files are left alone."""
+    """Exports waiting in `directory`, oldest first; files still being written are left alone.
+
+    A report fixed by a person and dropped back in is an export like any other (its rows
+    already created are skipped); the reports this command writes go to `done/` and
+    `attention/`, never stay here.
+    """
     now = time.time() if now is None else now
     found = []
     for path in directory.iterdir():
@@ -79,7 +84,6 @@ def pending_files(directory: Path, settle: float, now: float | None = None) -> l
         if (
             not path.is_file()
             or name.startswith((".", "~$"))
-            or ".report." in name
             or name == FOLDER_MAPPING
             or path.suffix.lower() not in INPUT_SUFFIXES
         ):

@@ -8,8 +8,10 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import openpyxl
 import pytest
 from click.testing import CliRunner
 
@@ -47,13 +49,17 @@ def _age(path: Path, seconds: float = 120) -> None:
     os.utime(path, (old, old))
 
 
-def test_pending_files_skips_reports_fresh_files_and_folders(tmp_path: Path) -> None:
+def test_pending_files_skips_fresh_hidden_and_other_files(tmp_path: Path) -> None:
     for name in ("a.csv", "b.xlsx", "a.report.xlsx", ".hidden.csv", "notes.md", "~$b.xlsx"):
         (tmp_path / name).write_text("x")
         _age(tmp_path / name)
     (tmp_path / "fresh.csv").write_text("x")
     (tmp_path / DONE).mkdir()
-    assert [p.name for p in pending_files(tmp_path, settle=10)] == ["a.csv", "b.xlsx"]
+    assert sorted(p.name for p in pending_files(tmp_path, settle=10)) == [
+        "a.csv",
+        "a.report.xlsx",
+        "b.xlsx",
+    ]
     assert "fresh.csv" in [p.name for p in pending_files(tmp_path, settle=0)]
 
 
@@ -127,6 +133,35 @@ def test_watch_stops_on_event_and_picks_up_new_files(
     worker.join(timeout=20)
     assert not worker.is_alive()
     assert results == [True]
+
+
+def test_a_fixed_report_dropped_back_in_imports_the_fixed_rows(
+    tmp_path: Path, server: RunningSandbox
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "partly.csv").write_text(GOOD + BAD_ROW, encoding="utf-8")
+    options = IngestOptions(
+        source=SourceOptions(), upload=UploadOptions(wait=10), ledger_path=tmp_path / "l.db"
+    )
+    connection = Connection(server.url, TOKEN)
+    options = replace(options, settle=0)
+    assert ingest_folder(inbox, connection, options, lambda *a: None) == [False]
+    report = inbox / ATTENTION / "partly.report.xlsx"
+    book = openpyxl.load_workbook(report)
+    sheet = book["Report"]
+    header = [cell.value for cell in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        if row[header.index("Outcome")].value == "invalid":
+            row[header.index("full_name")].value = "Alae Bennani"
+            row[header.index("phone")].value = "0612349876"
+            row[header.index("address")].value = "99 Rue des Fautes"
+            row[header.index("quantity")].value = "1"
+            row[header.index("total")].value = "100"
+    book.save(inbox / "partly.fixed.xlsx")
+    assert ingest_folder(inbox, connection, options, lambda *a: None) == [True]
+    assert (inbox / DONE / "partly.fixed.xlsx").exists()
+    assert len(server.sandbox.store.leads(TOKEN)) == 2  # the good row was not sent again
 
 
 def test_second_ingest_on_a_busy_folder_is_refused(tmp_path: Path) -> None:
