@@ -139,7 +139,7 @@ def _check_update(
 def update_statuses(client: LeadsClient, updates: Sequence[StatusUpdate]) -> list[ItemResult]:
     """PUT in batches of 100; a 422 names the bad items, the rest are sent again."""
     results: list[ItemResult] = []
-    for chunk in _chunks(updates, MAX_PER_REQUEST):
+    for _, chunk in _chunks(updates, MAX_PER_REQUEST):
         pending = list(chunk)
         while pending:
             try:
@@ -165,7 +165,7 @@ def update_statuses(client: LeadsClient, updates: Sequence[StatusUpdate]) -> lis
 def delete_leads(client: LeadsClient, ids: Sequence[str]) -> list[ItemResult]:
     """DELETE in batches; a 403 refuses the whole batch, so its ids are tried one by one."""
     results: list[ItemResult] = []
-    for start, chunk in _numbered_chunks(ids, MAX_PER_REQUEST):
+    for start, chunk in _chunks(ids, MAX_PER_REQUEST):
         try:
             client.delete_leads(list(chunk))
         except Forbidden:
@@ -213,12 +213,8 @@ def _indexed_messages(fields: dict[str, list[str]], count: int) -> dict[int, lis
     return bad
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _numbered_chunks(items: Sequence[str], size: int) -> Iterator[tuple[int, Sequence[str]]]:
+def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:
+    """(position of the first item, the items) for each request's worth."""
     for start in range(0, len(items), size):
         yield start, items[start : start + size]
 

@@ -52,6 +52,22 @@ def run(args: list[str], env: dict[str, str] | None = None) -> Result:
     return runner.invoke(main, args, env=env, catch_exceptions=False)
 
 
+def import_args(sample: Path, tmp_path: Path, *extra: str) -> list[str]:
+    """`wedocod import SAMPLE` with the catalog, and a ledger and report of the test's own."""
+    ledger, report = str(tmp_path / "l.db"), str(tmp_path / "r.xlsx")
+    return [
+        "import",
+        str(sample),
+        "--catalog",
+        str(CATALOG),
+        "--ledger",
+        ledger,
+        "--report",
+        report,
+        *extra,
+    ]
+
+
 def api_env(url: str, token: str = TOKEN) -> dict[str, str]:
     return {"WEDOCOD_BASE_URL": url, "WEDOCOD_TOKEN": token}
 
@@ -219,16 +235,7 @@ def test_token_never_leaks(tmp_path: Path) -> None:
     sample = clean_samples()[0]
     with serve_in_thread(SandboxConfig(tokens=(secret,))) as running:
         result = run(
-            [
-                "import",
-                str(sample),
-                "--catalog",
-                str(CATALOG),
-                "--ledger",
-                str(tmp_path / "l.db"),
-                "--report",
-                str(tmp_path / "r.xlsx"),
-            ],
+            import_args(str(sample), tmp_path),
             api_env(running.url, secret),
         )
     assert result.exit_code == ExitStatus.OK, result.output
@@ -241,16 +248,7 @@ def test_token_file_works_and_missing_token_is_exit_3(tmp_path: Path, server: An
     sample = clean_samples()[0]
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
-    base = [
-        "import",
-        str(sample),
-        "--catalog",
-        str(CATALOG),
-        "--ledger",
-        str(tmp_path / "l.db"),
-        "--report",
-        str(tmp_path / "r.xlsx"),
-    ]
+    base = import_args(str(sample), tmp_path)
     ok = run(
         [*base, "--token-file", str(token_file)],
         {"WEDOCOD_BASE_URL": server.url, "WEDOCOD_TOKEN": ""},
@@ -263,34 +261,20 @@ def test_token_file_works_and_missing_token_is_exit_3(tmp_path: Path, server: An
 
 def test_wrong_token_is_exit_4(tmp_path: Path, server: Any) -> None:
     result = run(
-        [
-            "import",
-            str(clean_samples()[0]),
-            "--catalog",
-            str(CATALOG),
-            "--ledger",
-            str(tmp_path / "l.db"),
-            "--report",
-            str(tmp_path / "r.xlsx"),
-        ],
+        import_args(str(clean_samples()[0]), tmp_path),
         api_env(server.url, "wrong"),
     )
     assert result.exit_code == ExitStatus.API
     assert "token" in result.output.lower()
+    # the refused run is closed in that account's ledger, not left open
+    runs = run(["runs", "--ledger", str(tmp_path / "l.db"), "--json"], api_env(server.url, "wrong"))
+    (refused,) = json.loads(runs.stdout)
+    assert refused["status"].startswith("stopped"), refused
 
 
 def test_unreachable_server_is_exit_4(tmp_path: Path) -> None:
     result = run(
-        [
-            "import",
-            str(clean_samples()[0]),
-            "--catalog",
-            str(CATALOG),
-            "--ledger",
-            str(tmp_path / "l.db"),
-            "--report",
-            str(tmp_path / "r.xlsx"),
-        ],
+        import_args(str(clean_samples()[0]), tmp_path),
         api_env("http://127.0.0.1:9"),
     )
     assert result.exit_code == ExitStatus.API, result.output
