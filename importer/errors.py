@@ -1,14 +1,34 @@
-"""The API's failures as typed errors: which are worth retrying, which leave a write in doubt.
+"""The failures that stop a command, as typed errors: the input's, the state's and the API's.
 
-Kept apart from the client so that commands with no network (check, map) need not import
-requests to recognise them.
+Kept apart from the stages that raise them so that the command line can recognise them (and
+map them to exit codes) without importing pandas or requests; the stages re-export them.
+API errors also say which are worth retrying and which leave a write in doubt.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-# --- errors -----------------------------------------------------------------------------------
+# --- the input and the local state ------------------------------------------------------------
+
+
+class ReadError(Exception):
+    """The file cannot be read; the message names the file and what is wrong."""
+
+
+class MappingError(Exception):
+    """The columns cannot be mapped: a required field has no source, or a mapping is invalid."""
+
+
+class CatalogError(ValueError):
+    """The catalog file cannot be used; ``str(err)`` names the file and what is wrong."""
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used (newer schema, not a ledger, not writable)."""
+
+
+# --- the API -----------------------------------------------------------------------------------
 
 
 class ApiError(Exception):

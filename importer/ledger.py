@@ -15,6 +15,7 @@ from typing import Any
 
 import platformdirs
 
+from importer.errors import LedgerError as LedgerError
 from importer.model import Lead, LeadOutcome, Outcome
 
 SCHEMA_VERSION = 1
@@ -68,10 +69,6 @@ CREATE TABLE IF NOT EXISTS leads (
 );
 CREATE INDEX IF NOT EXISTS leads_state ON leads (account, state);
 """
-
-
-class LedgerError(Exception):
-    """The ledger file cannot be used (newer schema, not a ledger, not writable)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,13 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import tomli_w
 
+from importer.errors import MappingError as MappingError
 from importer.model import CANONICAL_FIELDS, CUSTOM_PREFIX, IMPORT_ID_KEY
+from importer.presets import PRESETS as PRESETS
 
 if TYPE_CHECKING:
     from importer.read import Table
 
-#: The presets shipped as TOML files in ``importer/presets/``, in detection tie-break order.
-PRESETS = ("wedocod", "shopify", "woocommerce", "youcan")
 #: Lead fields that must come from somewhere (besides one of sku/product_name, total/unit_price).
 REQUIRED_FIELDS = ("full_name", "phone", "city", "address", "quantity")
 #: A file without a quantity column almost always means one item per row.
@@ -43,10 +43,6 @@ _ARABIC_VARIANTS = str.maketrans(
 )
 # Spreadsheet and pandas names for columns that had no header.
 _BLANK_HEADER = re.compile(r"^(?:unnamed \d+|column ?\d+|col ?\d+|field ?\d+)?$")
-
-
-class MappingError(Exception):
-    """The columns cannot be mapped: a required field has no source, or a mapping is invalid."""
 
 
 @dataclass(frozen=True)

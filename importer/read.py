@@ -18,6 +18,8 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import python_calamine
 
+from importer.errors import ReadError as ReadError
+
 __all__ = ["ReadError", "Table", "read_table"]
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -34,10 +36,6 @@ SAMPLE_BYTES = 1 << 20
 ARABIC_LETTER = re.compile(r"[\u0621-\u064a\u0671-\u06d3]")
 LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
 WORD = re.compile(r"\w+")
-
-
-class ReadError(Exception):
-    """The file cannot be read; the message names the file and what is wrong."""
 
 
 @dataclass(frozen=True)

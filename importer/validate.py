@@ -14,6 +14,7 @@ import pandera.pandas as pa
 import pyarrow  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from importer.errors import CatalogError as CatalogError
 from importer.group import order_numbers
 from importer.mapping import MappedTable
 from importer.model import CUSTOM_PREFIX, Issue, Lead
@@ -29,10 +30,6 @@ from schemas.leads import (
 
 #: The order of issues on one row: the order of the fields in the API docs.
 _FIELD_ORDER = {name: n for n, name in enumerate((*LEAD_RULE_FIELDS, "sku", "quantity", "total"))}
-
-
-class CatalogError(ValueError):
-    """The catalog file cannot be used; ``str(err)`` names the file and what is wrong."""
 
 
 def _name_key(name: str) -> str:

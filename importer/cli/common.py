@@ -1,0 +1,330 @@
+"""What every command shares: exit codes, the one exception-to-exit mapping, common options.
+
+Nothing here imports pandas, pandera, pyarrow or requests: `wedocod --help` and every
+`wedocod <command> --help` start in the time it takes to import click. The commands import
+the library inside their bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+
+import click
+
+from importer.errors import (
+    ApiError,
+    AuthError,
+    CatalogError,
+    ConnectFailed,
+    LedgerError,
+    MappingError,
+    ReadError,
+)
+from importer.presets import PRESETS
+
+if TYPE_CHECKING:
+    from importer.client import LeadsClient
+    from importer.pipeline import Connection, Prepared, RunResult, SourceOptions
+
+DEFAULT_BASE_URL = "https://api.wedocod.com"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ExitStatus(IntEnum):
+    """Exit codes scripts and cron jobs rely on (README: Exit codes)."""
+
+    OK = 0
+    INCOMPLETE = 1  # finished, but some rows were not imported (or not valid, for check)
+    USAGE = 2
+    BAD_INPUT = 3  # unreadable file, unusable mapping or configuration
+    API = 4  # auth refused, server unreachable after retries, circuit breaker open
+    INTERRUPTED = 130
+
+
+class Failure(Exception):
+    """A reason to stop, with the exit status that says which kind."""
+
+    def __init__(self, message: str, status: ExitStatus) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: The library's exceptions that end a command with a message instead of a traceback.
+HANDLED = (
+    Failure,
+    ReadError,
+    MappingError,
+    CatalogError,
+    LedgerError,
+    ApiError,
+    PermissionError,
+    IsADirectoryError,
+    FileNotFoundError,
+    KeyboardInterrupt,
+)
+
+
+def exit_status_for(err: BaseException) -> tuple[ExitStatus, str]:
+    """The one place that turns a library exception into an exit status and a message."""
+    if isinstance(err, Failure):
+        return err.status, str(err)
+    if isinstance(err, ReadError | MappingError | CatalogError | LedgerError):
+        return ExitStatus.BAD_INPUT, str(err)
+    if isinstance(err, PermissionError | IsADirectoryError | FileNotFoundError):
+        return ExitStatus.BAD_INPUT, f"{err.filename}: {err.strerror}"
+    if isinstance(err, AuthError):
+        return ExitStatus.API, (
+            f"{err} — the API refused the token. Check WEDOCOD_TOKEN or --token-file, "
+            "and that the token may create leads."
+        )
+    if isinstance(err, ConnectFailed):
+        return ExitStatus.API, f"{err} — is WEDOCOD_BASE_URL right, and is the server up?"
+    if isinstance(err, ApiError):
+        return ExitStatus.API, str(err)
+    if isinstance(err, KeyboardInterrupt):
+        return ExitStatus.INTERRUPTED, "Interrupted."
+    raise err
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """End the command with the exit status and message `exit_status_for` gives."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except HANDLED as err:
+            status, message = exit_status_for(err)
+        click.echo(f"Error: {message}", err=True)
+        if kwargs.get("as_json"):
+            # a script reading stdout gets one JSON object whatever happened
+            file = kwargs.get("file") or kwargs.get("directory")
+            emit({"file": str(file) if file else None, "error": message, "exit": int(status)}, True)
+        sys.exit(status)
+
+    return wrapper
+
+
+# --- shared options ---------------------------------------------------------------------------
+
+
+def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """How to read and map a file: the same options for import, check and map."""
+    options = [
+        click.option("--sheet", help="XLSX sheet to read (default: the one holding orders)."),
+        click.option(
+            "--preset",
+            type=click.Choice(list(PRESETS)),
+            help="Use a known export layout instead of detecting it.",
+        ),
+        click.option(
+            "--mapping",
+            "mapping_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A mapping file (TOML, see `wedocod map --write`).",
+        ),
+        click.option(
+            "--catalog",
+            "catalog_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="CSV of your SKUs (column `sku`, optional `name`): unknown SKUs are caught "
+            "before sending, and products named but without SKU are found by name.",
+        ),
+        click.option(
+            "--phone-format",
+            type=click.Choice(["national", "e164", "raw"]),
+            default="national",
+            show_default=True,
+            help="How phones are sent.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the API is and how to authenticate: never a token on the command line."""
+    return click.option(
+        "--token-file",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Read the API token from this file (else WEDOCOD_TOKEN).",
+    )(func)
+
+
+def upload_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """How to send: the same for import and ingest."""
+    func = click.option(
+        "--workers",
+        type=click.IntRange(1, 32),
+        default=4,
+        show_default=True,
+        help="Requests in flight at once.",
+    )(func)
+    return click.option(
+        "--batch-size",
+        type=click.IntRange(1, 100),
+        default=10,
+        show_default=True,
+        help="Leads per request.",
+    )(func)
+
+
+def ledger_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--ledger",
+        "ledger_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The exactly-once journal (default: your state directory).",
+    )(func)
+
+
+def report_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--report",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Report path (.xlsx or .csv); default <file>.report.xlsx beside the input.",
+    )(func)
+
+
+def json_option(help: str = "Print JSON on stdout.") -> Callable[[Callable[..., Any]], Any]:
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+# --- building the library's options -----------------------------------------------------------
+
+
+def build_source(**kw: Any) -> SourceOptions:
+    from importer.pipeline import SourceOptions
+
+    return SourceOptions(
+        sheet=kw.get("sheet"),
+        preset=kw.get("preset"),
+        mapping_file=kw.get("mapping_file"),
+        catalog_file=kw.get("catalog_file"),
+        phone_format=kw.get("phone_format") or "national",
+    )
+
+
+def get_connection(token_file: Path | None) -> Connection:
+    from importer.pipeline import Connection
+
+    base_url = os.environ.get("WEDOCOD_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+    if token_file is not None:
+        token = token_file.read_text(encoding="utf-8").strip()
+        source = str(token_file)
+    else:
+        token = os.environ.get("WEDOCOD_TOKEN", "").strip()
+        source = "WEDOCOD_TOKEN"
+    if not token:
+        raise Failure(
+            f"No API token: {source} is empty. Set WEDOCOD_TOKEN or pass --token-file PATH.",
+            ExitStatus.BAD_INPUT,
+        )
+    return Connection(base_url=base_url, token=token)
+
+
+def make_client(token_file: Path | None) -> LeadsClient:
+    from importer.client import LeadsClient
+
+    conn = get_connection(token_file)
+    return LeadsClient(conn.base_url, conn.token)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def print_summary(result: RunResult, as_json: bool) -> None:
+    data = result.summary.to_dict()
+    if as_json:
+        emit(data, True)
+        return
+    s = result.summary
+    parts = [f"{k} {v}" for k, v in data.items() if isinstance(v, int) and v and k != "rows"]
+    click.echo(f"{s.file}: {s.rows} rows, " + ", ".join(parts), err=True)
+    if result.stopped:
+        click.echo(f"Stopped early: {result.stopped}", err=True)
+    if s.report:
+        click.echo(f"Report: {s.report}", err=True)
+
+
+def exit_for(result: RunResult, interrupted: bool = False) -> NoReturn:
+    if interrupted:
+        sys.exit(ExitStatus.INTERRUPTED)
+    if result.stopped and result.stopped != "interrupted":
+        sys.exit(ExitStatus.API)
+    sys.exit(ExitStatus.OK if result.complete else ExitStatus.INCOMPLETE)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """Ctrl-C or SIGTERM asks the run to stop after the batch in flight; a second one aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo("Stopping after the batches in flight (again to abort)…", err=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+class ProgressBar:
+    """A tqdm bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def start(self, prepared: Prepared) -> None:
+        invalid = prepared.invalid_orders
+        click.echo(
+            f"{prepared.table.path}: {len(prepared.table.frame)} rows, "
+            f"{len(prepared.orders)} orders ({invalid} invalid), "
+            f"{len(prepared.leads)} leads to send",
+            err=True,
+        )
+        if self.enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=len(prepared.leads), unit="lead", file=sys.stderr)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+@contextmanager
+def progress_bar() -> Iterator[ProgressBar]:
+    bar = ProgressBar(enabled=sys.stderr.isatty())
+    try:
+        yield bar
+    finally:
+        bar.close()
