@@ -24,6 +24,10 @@ class CatalogError(ValueError):
     """The catalog file cannot be used; ``str(err)`` names the file and what is wrong."""
 
 
+class SettingsError(Exception):
+    """A settings file (`wedocod.toml`) cannot be used; the message names the file and the key."""
+
+
 class LedgerError(Exception):
     """The ledger file cannot be used (newer schema, not a ledger, not writable)."""
 

@@ -60,6 +60,11 @@ class SourceOptions:
     catalog_file: Path | None = None
     phone_format: PhoneFormat = "national"
     region: str = "MA"
+    #: warnings hold a row back as errors do (`--strict`, or `strict = true` in wedocod.toml)
+    strict: bool = False
+    #: "order": line totals add up to the order's own total when the file has one; "lines":
+    #: price x quantity as written. None: the preset's (or the mapping's) choice.
+    amount: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,15 @@ def import_id_counts(running: RunningSandbox, token: str = TEST_TOKEN) -> Counte
     return counts
 
 
+@pytest.fixture(autouse=True)
+def own_config_and_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: Any) -> None:
+    """No test reads the machine's own wedocod.toml or writes to its state folder."""
+    home = tmp_path_factory.mktemp("xdg")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.delenv("WEDOCOD_CONFIG", raising=False)
+
+
 @pytest.fixture
 def sandbox() -> Iterator[RunningSandbox]:
     """A sandbox with the default config, served for one test."""

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from enum import IntEnum
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 import click
 
@@ -29,14 +29,18 @@ from importer.errors import (
     LedgerError,
     MappingError,
     ReadError,
+    SettingsError,
 )
 from importer.presets import PRESETS
+from importer.settings import PHONE_FORMATS, Settings, find_settings
 
 if TYPE_CHECKING:
     from importer.client import LeadsClient
-    from importer.pipeline import Connection, Prepared, RunResult, SourceOptions
+    from importer.pipeline import Connection, PhoneFormat, Prepared, RunResult, SourceOptions
 
 DEFAULT_BASE_URL = "https://api.wedocod.com"
+DEFAULT_BATCH_SIZE = 10
+DEFAULT_WORKERS = 4
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -68,6 +72,7 @@ HANDLED = (
     MappingError,
     CatalogError,
     LedgerError,
+    SettingsError,
     ApiError,
     PermissionError,
     IsADirectoryError,
@@ -80,7 +85,7 @@ def exit_status_for(err: BaseException) -> tuple[ExitStatus, str]:
     """The one place that turns a library exception into an exit status and a message."""
     if isinstance(err, Failure):
         return err.status, str(err)
-    if isinstance(err, ReadError | MappingError | CatalogError | LedgerError):
+    if isinstance(err, ReadError | MappingError | CatalogError | LedgerError | SettingsError):
         return ExitStatus.BAD_INPUT, str(err)
     if isinstance(err, PermissionError | IsADirectoryError | FileNotFoundError):
         return ExitStatus.BAD_INPUT, f"{err.filename}: {err.strerror}"
@@ -144,10 +149,8 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--phone-format",
-            type=click.Choice(["national", "e164", "raw"]),
-            default="national",
-            show_default=True,
-            help="How phones are sent.",
+            type=click.Choice(list(PHONE_FORMATS)),
+            help="How phones are sent (default: national, or the settings file's).",
         ),
     ]
     for option in reversed(options):
@@ -169,16 +172,12 @@ def upload_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--workers",
         type=click.IntRange(1, 32),
-        default=4,
-        show_default=True,
-        help="Requests in flight at once.",
+        help=f"Requests in flight at once (default: {DEFAULT_WORKERS}, or the settings file's).",
     )(func)
     return click.option(
         "--batch-size",
         type=click.IntRange(1, 100),
-        default=10,
-        show_default=True,
-        help="Leads per request.",
+        help=f"Leads per request (default: {DEFAULT_BATCH_SIZE}, or the settings file's).",
     )(func)
 
 
@@ -206,24 +205,67 @@ def json_option(help: str = "Print JSON on stdout.") -> Callable[[Callable[..., 
 # --- building the library's options -----------------------------------------------------------
 
 
+def current_settings() -> Settings:
+    """The settings file's values for this invocation (`--config`, else found), read once."""
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    settings = root.meta.get("wedocod.settings")
+    if settings is None:
+        settings = find_settings(root.params.get("config"))
+        root.meta["wedocod.settings"] = settings
+    return settings
+
+
 def build_source(**kw: Any) -> SourceOptions:
+    """How to read the file: the command line's options, else the settings file's, else defaults.
+
+    A preset or mapping on the command line replaces both of the settings file's.
+    """
     from importer.pipeline import SourceOptions
 
+    settings = current_settings()
+    preset, mapping_file = kw.get("preset"), kw.get("mapping_file")
+    if preset is None and mapping_file is None:
+        preset, mapping_file = settings.preset, settings.mapping
     return SourceOptions(
-        sheet=kw.get("sheet"),
-        preset=kw.get("preset"),
-        mapping_file=kw.get("mapping_file"),
-        catalog_file=kw.get("catalog_file"),
-        phone_format=kw.get("phone_format") or "national",
+        sheet=kw.get("sheet") or settings.sheet,
+        preset=preset,
+        mapping_file=mapping_file,
+        catalog_file=kw.get("catalog_file") or settings.catalog,
+        phone_format=cast(
+            "PhoneFormat", kw.get("phone_format") or settings.phone_format or "national"
+        ),
+        region=settings.region or "MA",
+        strict=bool(settings.strict),
+        amount=settings.amount,
     )
+
+
+def batching(batch_size: int | None, workers: int | None) -> tuple[int, int]:
+    """Batch size and workers: the command line's, else the settings file's, else defaults."""
+    settings = current_settings()
+    return (
+        batch_size or settings.batch_size or DEFAULT_BATCH_SIZE,
+        workers or settings.workers or DEFAULT_WORKERS,
+    )
+
+
+def ledger_path_for(ledger_path: Path | None) -> Path | None:
+    return ledger_path or current_settings().ledger
 
 
 def get_connection(token_file: Path | None) -> Connection:
     from importer.pipeline import Connection
 
+    token_file = token_file or current_settings().token_file
     base_url = os.environ.get("WEDOCOD_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
     if token_file is not None:
-        token = token_file.read_text(encoding="utf-8").strip()
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise Failure(
+                f"Cannot read the token file {token_file}: {err.strerror}.", ExitStatus.BAD_INPUT
+            ) from err
         source = str(token_file)
     else:
         token = os.environ.get("WEDOCOD_TOKEN", "").strip()

@@ -10,6 +10,7 @@ import click
 
 from importer.cli.common import (
     ExitStatus,
+    batching,
     build_source,
     connection_options,
     emit,
@@ -17,6 +18,7 @@ from importer.cli.common import (
     handles_errors,
     json_option,
     ledger_option,
+    ledger_path_for,
     print_summary,
     source_options,
     stop_on_signals,
@@ -55,8 +57,8 @@ def ingest_command(
     watch: bool,
     interval: float,
     settle: float,
-    batch_size: int,
-    workers: int,
+    batch_size: int | None,
+    workers: int | None,
     ledger_path: Path | None,
     as_json: bool,
     token_file: Path | None,
@@ -72,11 +74,12 @@ def ingest_command(
     from importer.upload import UploadOptions
 
     connection = get_connection(token_file)
+    batch_size, workers = batching(batch_size, workers)
     with stop_on_signals() as stop:
         options = IngestOptions(
             source=build_source(**source),
             upload=UploadOptions(batch_size=batch_size, workers=workers, stop=stop),
-            ledger_path=ledger_path,
+            ledger_path=ledger_path_for(ledger_path),
             watch=watch,
             interval=interval,
             settle=settle,

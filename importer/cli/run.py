@@ -10,6 +10,7 @@ import click
 
 from importer.cli.common import (
     ExitStatus,
+    batching,
     build_source,
     connection_options,
     emit,
@@ -18,6 +19,7 @@ from importer.cli.common import (
     handles_errors,
     json_option,
     ledger_option,
+    ledger_path_for,
     make_client,
     print_summary,
     progress_bar,
@@ -49,8 +51,8 @@ INPUT_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 def import_command(
     file: Path,
     report: Path | None,
-    batch_size: int,
-    workers: int,
+    batch_size: int | None,
+    workers: int | None,
     wait: float,
     ledger_path: Path | None,
     as_json: bool,
@@ -62,6 +64,7 @@ def import_command(
     from importer.upload import UploadOptions
 
     connection = get_connection(token_file)
+    batch_size, workers = batching(batch_size, workers)
     with stop_on_signals() as stop, progress_bar() as progress:
         options = UploadOptions(
             batch_size=batch_size, workers=workers, wait=wait, stop=stop, progress=progress.advance
@@ -72,7 +75,7 @@ def import_command(
             connection,
             options,
             report=report,
-            ledger_path=ledger_path,
+            ledger_path=ledger_path_for(ledger_path),
             on_prepared=progress.start,
         )
     print_summary(result, as_json)
@@ -138,7 +141,7 @@ def runs_command(
     from importer.ledger import Ledger
 
     client = make_client(token_file)
-    ledger = Ledger.open(ledger_path or Ledger.default_path(), client.account_id)
+    ledger = Ledger.open(ledger_path_for(ledger_path) or Ledger.default_path(), client.account_id)
     try:
         runs = ledger.runs(limit)
     finally:
@@ -173,7 +176,7 @@ def reconcile_command(
     from importer.upload import UploadOptions, reconcile
 
     client = make_client(token_file)
-    ledger = Ledger.open(ledger_path or Ledger.default_path(), client.account_id)
+    ledger = Ledger.open(ledger_path_for(ledger_path) or Ledger.default_path(), client.account_id)
     try:
         outcomes = reconcile(client, ledger, UploadOptions(wait=wait))
     finally:
