@@ -32,6 +32,14 @@ class Outcome(StrEnum):
     VALID = "valid"
 
 
+class Severity(StrEnum):
+    """An error holds its row's order back; a warning is sent, and the report says what was
+    noticed or changed (``--strict`` turns warnings into errors)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
 @dataclass(frozen=True, slots=True)
 class Issue:
     """One problem with the input, found by us or by the server.
@@ -45,6 +53,11 @@ class Issue:
     column: str | None
     code: str
     message: str
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
 
     def __str__(self) -> str:
         where = []
@@ -133,7 +146,10 @@ class LeadOutcome:
 
 @dataclass(frozen=True, slots=True)
 class RowOutcome:
-    """One line of the report: a source row, what became of it, and why."""
+    """One line of the report: a source row, what became of it, and why.
+
+    ``errors`` holds every issue about the row, warnings included (see `Issue.severity`).
+    """
 
     row: int
     outcome: Outcome
@@ -200,8 +216,36 @@ class RowOutcomes(Sequence[RowOutcome]):
 
 
 @dataclass(frozen=True, slots=True)
+class IssueCount:
+    """How many rows carry an issue of one code on one column: the Summary's "what to fix"."""
+
+    severity: Severity
+    column: str | None
+    code: str
+    rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "severity": self.severity.value,
+            "column": self.column,
+            "code": self.code,
+            "rows": self.rows,
+        }
+
+    def __str__(self) -> str:
+        rows = f"{self.rows} row" + ("s" if self.rows != 1 else "")
+        where = f"{self.column}, " if self.column else ""
+        return f"{where}{self.code}: {rows}"
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
-    """Counts for the ``--json`` summary and the report's Summary sheet (leads, but ``rows``)."""
+    """Counts for the ``--json`` summary and the report's Summary sheet (leads, but ``rows``).
+
+    ``warnings`` counts the rows that carry a warning; ``issues`` breaks every issue down by
+    severity, column and code, the most frequent first; ``notes`` are what a person should
+    know about the whole file (the sheet read, the next command to run...).
+    """
 
     file: str
     rows: int
@@ -215,6 +259,9 @@ class Summary:
     uncertain: int = 0
     valid: int = 0
     report: str | None = None
+    warnings: int = 0
+    issues: tuple[IssueCount, ...] = ()
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -231,5 +278,8 @@ class Summary:
         }
         if self.valid:
             out["valid"] = self.valid
+        out["warnings"] = self.warnings
+        out["issues"] = [count.to_dict() for count in self.issues]
+        out["notes"] = list(self.notes)
         out["report"] = self.report
         return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -27,18 +27,20 @@ from importer.mapping import Mapping as ColumnMapping
 from importer.model import (
     FieldError,
     Issue,
+    IssueCount,
     Lead,
     LeadOutcome,
     Outcome,
     RowOutcome,
     RowOutcomes,
+    Severity,
     Summary,
 )
 from importer.normalize import NormalizeOptions, normalize_lines
 from importer.read import Table, read_table
 from importer.report import (
-    REPORT_COLUMNS,
     default_report_path,
+    report_columns_in,
     text_from_csv_cell,
     write_report,
 )
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
     from importer.upload import UploadOptions
 
 PhoneFormat = Literal["national", "e164", "raw"]
+#: The code of a clean row held back because another row of its order has an error.
+ORDER_INVALID = "order_invalid"
 
 
 @dataclass(frozen=True)
@@ -132,10 +136,10 @@ def prepare_file(path: Path, options: SourceOptions) -> Prepared:
 def _without_report_columns(table: Table) -> Table:
     """A report fixed in Excel comes back in: its own columns are not the user's data, and a
     CSV report's formula escapes (a leading `'`) are taken off again."""
-    headers = [str(h) for h in table.frame.columns[: len(REPORT_COLUMNS)]]
-    if tuple(headers) != REPORT_COLUMNS:
+    own = report_columns_in(list(table.frame.columns))
+    if not own:
         return table
-    frame = table.frame.drop(columns=list(REPORT_COLUMNS))
+    frame = table.frame.drop(columns=list(own))
     if table.sheet is None:
         frame = frame.apply(lambda column: column.map(text_from_csv_cell))
     return replace(table, frame=frame)
@@ -161,10 +165,13 @@ def _prepare(
     mapped, found = normalize_lines(
         mapped, NormalizeOptions(phone_format=options.phone_format, region=options.region)
     )
-    line_issues = [*found, *validate_lines(mapped)]
-    grouped = group_leads(mapped, _by_row(line_issues), catalog)
-    lead_issues = validate_leads(grouped.leads, catalog, mapped.columns)
-    leads, order_issues = _drop_orders_with_issues(grouped.leads, lead_issues)
+    line_issues = _strictly([*found, *validate_lines(mapped)], options.strict)
+    # only errors hold an order back: a row with warnings is sent, and says so in the report
+    grouped = group_leads(mapped, _by_row(i for i in line_issues if i.is_error), catalog)
+    lead_issues = _strictly(validate_leads(grouped.leads, catalog, mapped.columns), options.strict)
+    leads, order_issues = _drop_orders_with_issues(
+        grouped.leads, [i for i in lead_issues if i.is_error]
+    )
     issues = _by_row([*line_issues, *grouped.issues, *lead_issues, *order_issues])
     return Prepared(
         table=table,
@@ -173,6 +180,13 @@ def _prepare(
         issues={row: tuple(found_here) for row, found_here in issues.items()},
         orders=dict(grouped.orders),
     )
+
+
+def _strictly(issues: list[Issue], strict: bool) -> list[Issue]:
+    """With `strict`, every warning is an error: its row is held back."""
+    if not strict:
+        return issues
+    return [i if i.is_error else replace(i, severity=Severity.ERROR) for i in issues]
 
 
 def check_file(
@@ -283,12 +297,35 @@ def _finish(
     write: bool = True,
     stopped: str | None = None,
 ) -> RunResult:
+    summary = _with_issue_counts(summary, rows)
     if write:
         target = report or default_report_path(table.path)
         # a table too big for one Excel sheet is written as CSV: the path returned says where
         written = write_report(target, table, rows, _with_report(summary, str(target)))
         summary = _with_report(summary, str(written))
     return RunResult(summary=summary, rows=rows, stopped=stopped)
+
+
+def _with_issue_counts(summary: Summary, rows: Sequence[RowOutcome]) -> Summary:
+    """The rows with warnings, and every issue counted by severity, column and code."""
+    details = rows.details.values() if isinstance(rows, RowOutcomes) else rows
+    per_kind: Counter[tuple[Severity, str | None, str]] = Counter()
+    warned = 0
+    for outcome in details:
+        kinds = {(i.severity, i.column, i.code) for i in outcome.errors}
+        per_kind.update(kinds)
+        warned += any(severity is Severity.WARNING for severity, _, _ in kinds)
+
+    # errors first, most rows first; "held back because of another row" says nothing to fix
+    def rank(item: tuple[tuple[Severity, str | None, str], int]) -> tuple[bool, bool, int]:
+        (severity, _, code), n = item
+        return code == ORDER_INVALID, severity is Severity.WARNING, -n
+
+    counts = tuple(
+        IssueCount(severity, column, code, n)
+        for (severity, column, code), n in sorted(per_kind.items(), key=rank)
+    )
+    return replace(summary, warnings=warned, issues=counts)
 
 
 def _with_report(summary: Summary, report: str) -> Summary:
@@ -330,7 +367,7 @@ def _drop_orders_with_issues(
                     Issue(
                         row,
                         None,
-                        "order_invalid",
+                        ORDER_INVALID,
                         f"Not imported because row {first} of the same order has errors.",
                     )
                 )
@@ -422,7 +459,8 @@ def paused_gc() -> Iterator[None]:
 def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
     """One outcome per source row, in source order; a row no stage accounted for is said so.
 
-    Column-wise: only rows with errors become `RowOutcome` objects.
+    A row with an error is `invalid`; a row with warnings only keeps its lead's outcome and
+    carries the warnings. Column-wise: only rows with issues become `RowOutcome` objects.
     """
     index = prepared.table.frame.index
     columns = prepared.mapped.columns
@@ -432,27 +470,27 @@ def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
         at = index.get_indexer(pd.Index(placed.rows))
         outcomes[at] = placed.per_row(placed.outcomes)
         refs[at] = placed.per_row(placed.refs)
-    details: dict[int, RowOutcome] = {}
-    for row, issues in prepared.issues.items():
-        details[row] = RowOutcome(
-            row, Outcome.INVALID, None, issues, frozenset(_fault_columns(issues, columns))
-        )
+    issues_of: dict[int, tuple[Issue, ...]] = dict(prepared.issues)
     for row in index[pd.isna(outcomes)].tolist():
-        if row not in details:
+        if not any(i.is_error for i in issues_of.get(row, ())):
             lost = Issue(row, None, "not_a_lead", "This row did not become part of any lead.")
-            details[row] = RowOutcome(row, Outcome.INVALID, None, (lost,))
-    if details:
-        known = [row for row in details if row in index]
-        at = index.get_indexer(pd.Index(known))
-        outcomes[at] = np.array([details[row].outcome for row in known], dtype=object)
-    for row, errors in placed.server.items():
-        at_row = int(index.get_loc(row))  # type: ignore[arg-type]
+            issues_of[row] = (*issues_of.get(row, ()), lost)
+    for row, server_issues in placed.server.items():
+        issues_of[row] = (*issues_of.get(row, ()), *server_issues)
+    details: dict[int, RowOutcome] = {}
+    known = [row for row in issues_of if row in index]
+    positions = index.get_indexer(pd.Index(known, dtype=np.int64))
+    for row, at_row in zip(known, positions, strict=True):
+        issues = issues_of[row]
+        held = row not in placed.server and any(i.is_error for i in issues)
+        outcome = Outcome.INVALID if held else Outcome(outcomes[at_row])
+        outcomes[at_row] = outcome
         details[row] = RowOutcome(
             row,
-            Outcome(outcomes[at_row]),
-            refs[at_row],
-            errors,
-            frozenset(_fault_columns(errors, columns)),
+            outcome,
+            None if held else refs[at_row],
+            issues,
+            frozenset(_fault_columns(issues, columns)),
         )
     return RowOutcomes(index.tolist(), outcomes.tolist(), refs.tolist(), details)
 

@@ -23,11 +23,12 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import xlsxwriter
 
-from importer.model import Issue, Outcome, RowOutcome, RowOutcomes, Summary
+from importer.model import Issue, Outcome, RowOutcome, RowOutcomes, Severity, Summary
 from importer.read import Table
 
 __all__ = [
     "COMMENT_LIMIT",
+    "EARLIER_REPORT_COLUMNS",
     "REPORT_COLUMNS",
     "REPORT_SHEET",
     "SUMMARY_SHEET",
@@ -35,6 +36,7 @@ __all__ = [
     "csv_cell",
     "default_report_path",
     "read_report",
+    "report_columns_in",
     "text_from_csv_cell",
     "write_report",
     "write_rows",
@@ -42,7 +44,9 @@ __all__ = [
 
 #: The columns the report puts before the original ones. A report fed back in carries them:
 #: the mapping must ignore these names (and write_report replaces them, see `_original_columns`).
-REPORT_COLUMNS = ("Row", "Outcome", "Lead ref", "Errors")
+REPORT_COLUMNS = ("Row", "Outcome", "Lead ref", "Errors", "Warnings")
+#: The report's own columns before warnings existed: such a report fed back in is still known.
+EARLIER_REPORT_COLUMNS = ("Row", "Outcome", "Lead ref", "Errors")
 REPORT_SHEET = "Report"
 SUMMARY_SHEET = "Summary"
 #: Faulty rows whose cells carry a comment. Past it cells are still red, but thousands of
@@ -90,6 +94,7 @@ OUTCOME_COLOURS: Mapping[Outcome, Mapping[str, str]] = {
     Outcome.UNCERTAIN: _AMBER,
 }
 ERROR_FILL = _RED
+WARNING_FILL = _AMBER
 
 #: The Summary sheet's legend: what each outcome means and what to do about it.
 LEGEND: Mapping[Outcome, str] = {
@@ -266,15 +271,26 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def report_columns_in(headers: Sequence[Any]) -> tuple[str, ...]:
+    """The report's own columns a table starts with (none, unless it is one of our reports).
+
+    Only when all of them are there, first: a seller's own column named "Row" stays.
+    """
+    for own in (REPORT_COLUMNS, EARLIER_REPORT_COLUMNS):
+        if tuple(str(h) for h in headers[: len(own)]) == own:
+            return own
+    return ()
+
+
 def _original_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The source columns as text, minus an earlier report's own columns.
 
-    A report fixed in Excel and imported again carries Row/Outcome/Lead ref/Errors from the
-    last run; they are replaced, not repeated. Only when all four are there: a seller's own
-    column named "Row" stays.
+    A report fixed in Excel and imported again carries Row/Outcome/Lead ref/Errors/Warnings
+    from the last run; they are replaced, not repeated.
     """
-    if all(name in frame.columns for name in REPORT_COLUMNS):
-        frame = frame.drop(columns=list(REPORT_COLUMNS))
+    own = report_columns_in(list(frame.columns))
+    if own:
+        frame = frame.drop(columns=list(own))
     if frame.isna().to_numpy().any():
         frame = frame.fillna("")
     return frame
@@ -302,6 +318,23 @@ def _outcomes_in_source_order(index: pd.Index, outcomes: Sequence[RowOutcome]) -
 def _errors_text(issues: Sequence[Issue]) -> str:
     """One line per issue, "<column>: <message>" (the row is in the Row column already)."""
     return "\n".join(f"{i.column}: {i.message}" if i.column else i.message for i in issues)
+
+
+def _split(issues: Sequence[Issue]) -> tuple[str, str]:
+    """The Errors and the Warnings cells of one row."""
+    return (
+        _errors_text([i for i in issues if i.is_error]),
+        _errors_text([i for i in issues if not i.is_error]),
+    )
+
+
+def _comment(issues: Sequence[Issue], header: str) -> str:
+    """A faulty cell's comment: what is said about it (else about the row), warnings marked."""
+    about = [i for i in issues if _is_about(i, header)] or list(issues)
+    mixed = len({i.severity for i in about}) > 1
+    return "\n".join(
+        ("Warning: " if mixed and not i.is_error else "") + _errors_text([i]) for i in about
+    )
 
 
 def _is_about(issue: Issue, header: str) -> bool:
@@ -336,13 +369,15 @@ def _write_csv(tmp: Path, frame: pd.DataFrame, ordered: RowOutcomes) -> None:
     every text cell, which any CSV reader takes.)
     """
     errors = [""] * len(ordered)
+    warnings = [""] * len(ordered)
     if ordered.details:
         rows = list(ordered.details)
         for at, row in zip(frame.index.get_indexer(pd.Index(rows)), rows, strict=True):
-            errors[at] = _errors_text(ordered.details[row].errors)
+            errors[at], warnings[at] = _split(ordered.details[row].errors)
     texts = [
         pc.fill_null(pa.array(ordered.refs, pa.string()), ""),
         pa.array(errors, pa.string()),
+        pa.array(warnings, pa.string()),
         *(_arrow_text(frame.iloc[:, i]) for i in range(len(frame.columns))),
     ]
     # Arrow's kernels let go of the GIL: escaping the columns side by side uses both cores
@@ -414,6 +449,7 @@ def _write_report_sheet(
     columns = [_text(frame.iloc[:, i].tolist()) for i in range(len(headers))]
     bold = book.add_format({"bold": True, "bottom": 1, "bg_color": "#F2F2F2"})
     error = book.add_format(dict(ERROR_FILL))
+    warning = book.add_format(dict(WARNING_FILL))
     by_outcome = {o: book.add_format(dict(colour)) for o, colour in OUTCOME_COLOURS.items()}
     first = len(REPORT_COLUMNS)
     position = {h: first + i for i, h in enumerate(headers)}
@@ -423,7 +459,9 @@ def _write_report_sheet(
     sheet.set_column(0, 0, max(5, len(str(ordered[-1].row)) + 3) if ordered else 6)
     sheet.set_column(1, 1, 11)
     sheet.set_column(2, 2, _width(["Lead ref", *(o.ref or "" for o in sample)], MAX_WIDTH))
-    sheet.set_column(3, 3, _width(["Errors", *(_errors_text(o.errors) for o in sample)], 80))
+    said = [_split(o.errors) for o in sample]
+    sheet.set_column(3, 3, _width(["Errors", *(e for e, _ in said)], MAX_ERRORS_WIDTH))
+    sheet.set_column(4, 4, _width(["Warnings", *(w for _, w in said)], MAX_ERRORS_WIDTH))
     for i, header in enumerate(headers):
         sheet.set_column(first + i, first + i, _width([header, *columns[i][:WIDTH_SAMPLE_ROWS]]))
     sheet.freeze_panes(1, 0)
@@ -441,7 +479,11 @@ def _write_report_sheet(
         if outcome.ref:
             write_string(line, 2, outcome.ref)
         if outcome.errors:
-            write_string(line, 3, _errors_text(outcome.errors), error)
+            errors_text, warnings_text = _split(outcome.errors)
+            if errors_text:
+                write_string(line, 3, errors_text, error)
+            if warnings_text:
+                write_string(line, 4, warnings_text, warning)
         # empty cells are not written at all: a blank cell reads back as "" and it keeps
         # Shopify's mostly-empty continuation rows cheap
         for col, value in enumerate(values, start=first):
@@ -456,13 +498,14 @@ def _write_report_sheet(
             if at is None:  # a canonical name, not a source header: nothing to paint
                 continue
             value = values[at - first]
+            wrong = any(i.is_error and _is_about(i, header) for i in outcome.errors)
+            fill = error if wrong else warning
             if value:
-                write_string(line, at, value, error)
+                write_string(line, at, value, fill)
             else:
-                sheet.write_blank(line, at, None, error)
+                sheet.write_blank(line, at, None, fill)
             if comment:
-                text = _errors_text([i for i in outcome.errors if _is_about(i, header)])
-                text = text or _errors_text(outcome.errors)
+                text = _comment(outcome.errors, header)
                 if text:
                     sheet.write_comment(line, at, _cut(text, COMMENT_CHARS))
 
@@ -490,7 +533,7 @@ def _write_summary_sheet(
         ("Written at", dt.datetime.now().astimezone().isoformat(timespec="seconds")),
     ]
     for key, value in summary.to_dict().items():
-        if key != "file":
+        if key != "file" and not isinstance(value, list):  # issues and notes have their blocks
             facts.append((key, value))
     # the outcomes to_dict leaves out when zero, so that every outcome has its line
     facts.extend((o.value, 0) for o in Outcome if o.value not in summary.to_dict())
@@ -503,7 +546,28 @@ def _write_summary_sheet(
             sheet.write_string(line, 1, str(value))
         line += 1
 
-    line += 1
+    if summary.notes:
+        line += 1
+        sheet.write_string(line, 0, "Notes", bold)
+        for note in summary.notes:
+            sheet.write_string(line, 1, note)
+            line += 1
+    if summary.issues:
+        line += 1
+        issue_fill = {
+            Severity.ERROR: book.add_format(dict(ERROR_FILL)),
+            Severity.WARNING: book.add_format(dict(WARNING_FILL)),
+        }
+        for col, name in enumerate(("Issues (what to fix first)", "Column", "Rows", "Code")):
+            sheet.write_string(line, col, name, bold)
+        for count in summary.issues:
+            line += 1
+            sheet.write_string(line, 0, count.severity.value, issue_fill[count.severity])
+            sheet.write_string(line, 1, count.column or "(the whole row)")
+            sheet.write_number(line, 2, count.rows)
+            sheet.write_string(line, 3, count.code)
+
+    line += 2
     rows_per_outcome = Counter(Outcome(o) for o in ordered.outcomes)
     for col, name in enumerate(("Outcome", "Leads", "Rows", "What it means / what to do")):
         sheet.write_string(line, col, name, bold)
@@ -518,6 +582,8 @@ def _write_summary_sheet(
         "Counts are leads (an order of several rows is one lead), except 'rows'.",
         "Red cells are the ones at fault; hover them for the message "
         f"(the first {COMMENT_LIMIT:,} faulty rows carry comments; 'Errors' always says it all).",
+        "Amber cells carry a warning: the row was sent (or, for a check, would be) as it is "
+        "or with the change 'Warnings' describes. Check it; --strict holds such rows back.",
         "To fix and retry: correct the cells in the Report sheet, save, and import this file "
         "again. The Row, Outcome, Lead ref and Errors columns are ignored on the way in.",
     )

@@ -33,6 +33,9 @@ SUMMARY_KEYS = {
     "failed",
     "queued",
     "uncertain",
+    "warnings",
+    "issues",
+    "notes",
     "report",
 }
 

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
-from importer.model import FieldError, Lead, LeadOutcome, Outcome, Product, RowOutcomes
+from importer.model import (
+    FieldError,
+    Issue,
+    IssueCount,
+    Lead,
+    LeadOutcome,
+    Outcome,
+    Product,
+    RowOutcomes,
+    Severity,
+    Summary,
+)
 from importer.pipeline import (
+    LeadRows,
+    Prepared,
     SourceOptions,
+    _row_outcomes,
     _server_issues,
+    _strictly,
+    _with_issue_counts,
     check_file,
     prepare_file,
 )
@@ -112,3 +129,63 @@ def test_report_path_is_what_was_written(tmp_path: Path) -> None:
     prepared = prepare_file(src, SourceOptions())
     write_report(tmp_path / "again.csv", prepared.table, result.rows, result.summary)
     assert (tmp_path / "again.csv").read_text(encoding="utf-8-sig").count("\n") == 2
+
+
+def _prepared_with(tmp_path: Path, issues: dict[int, tuple[Issue, ...]]) -> Prepared:
+    src = tmp_path / "orders.csv"
+    src.write_text(
+        HEADER
+        + "A-1,Ahmed El Fassi,0612345678,Casablanca,123 Rue Atlas,SKU-001,1,100\n"
+        + "A-1,,,,,SKU-002,2,50\n"
+        + "A-2,Salma Idrissi,0698765432,Rabat,45 Avenue Hassan II,SKU-001,1,100\n",
+        encoding="utf-8",
+    )
+    return replace(prepare_file(src, SourceOptions()), issues=issues)
+
+
+def test_a_row_with_warnings_keeps_its_outcome_and_says_what_was_noticed(tmp_path: Path) -> None:
+    noticed = Issue(3, "total", "line_total_adjusted", "50 -> 45", Severity.WARNING)
+    prepared = _prepared_with(tmp_path, {3: (noticed,)})
+    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+    assert [r.outcome for r in rows] == [Outcome.VALID] * 3
+    assert rows[1].errors == (noticed,) and rows[1].columns == frozenset({"total"})
+    summary = _with_issue_counts(Summary("orders.csv", 3, 2, valid=2), rows)
+    assert summary.warnings == 1
+    assert summary.issues == (IssueCount(Severity.WARNING, "total", "line_total_adjusted", 1),)
+    assert summary.to_dict()["issues"] == [
+        {"severity": "warning", "column": "total", "code": "line_total_adjusted", "rows": 1}
+    ]
+
+
+def test_an_error_beside_a_warning_holds_the_row_back(tmp_path: Path) -> None:
+    noticed = Issue(4, "phone", "phone_not_listed", "possible", Severity.WARNING)
+    wrong = Issue(4, "city", "too_short", "too short")
+    prepared = _prepared_with(tmp_path, {4: (noticed, wrong)})
+    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+    assert rows[2].outcome == Outcome.INVALID
+    assert rows[2].columns == frozenset({"phone", "city"})
+
+
+def test_strict_makes_every_warning_an_error() -> None:
+    issues = [Issue(2, "phone", "x", "m", Severity.WARNING), Issue(3, "city", "y", "n")]
+    assert _strictly(issues, strict=False) == issues
+    assert [i.severity for i in _strictly(issues, strict=True)] == [Severity.ERROR] * 2
+
+
+def test_issue_counts_put_errors_first_and_consequences_last(tmp_path: Path) -> None:
+    prepared = _prepared_with(
+        tmp_path,
+        {
+            2: (Issue(2, None, "order_invalid", "row 3"),),
+            3: (Issue(3, "sku", "required", "a"), Issue(3, "phone", "w", "b", Severity.WARNING)),
+            4: (Issue(4, "phone", "w", "c", Severity.WARNING),),
+        },
+    )
+    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+    summary = _with_issue_counts(Summary("orders.csv", 3, 2), rows)
+    assert [(c.code, c.rows) for c in summary.issues] == [
+        ("required", 1),
+        ("w", 2),
+        ("order_invalid", 1),
+    ]
+    assert summary.warnings == 2

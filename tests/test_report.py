@@ -19,10 +19,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer.model import Issue, Outcome, RowOutcome, Summary
+from importer.model import Issue, IssueCount, Outcome, RowOutcome, Severity, Summary
 from importer.read import Table, read_table
 from importer.report import (
     COMMENT_LIMIT,
+    EARLIER_REPORT_COLUMNS,
     REPORT_COLUMNS,
     REPORT_SHEET,
     SUMMARY_SHEET,
@@ -30,12 +31,15 @@ from importer.report import (
     csv_cell,
     default_report_path,
     read_report,
+    report_columns_in,
     text_from_csv_cell,
     write_report,
     write_rows,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
+#: Where the original columns start in a report.
+FIRST = len(REPORT_COLUMNS)
 SHARED_SAMPLES = Path("/work/shared/research/samples")
 
 #: What a spreadsheet might run as a formula, a DDE call or a link, and other text that a
@@ -143,7 +147,7 @@ def test_xlsx_report_rows_come_back_cell_by_cell(tmp_path: Path) -> None:
     assert values[4][3] == ("Phone: '06-12' is not a phone number\nالاسم: a name is required")
     assert values[1][3] is None
     for line, original in zip(values[1:], ORIGINAL_ROWS, strict=True):
-        assert [v or "" for v in line[4:]] == list(original)
+        assert [v or "" for v in line[5:]] == list(original)
     for row in sheet.iter_rows(min_row=2, min_col=2):
         for cell in row:
             assert cell.value is None or cell.data_type == "s", cell.coordinate
@@ -155,16 +159,16 @@ def test_xlsx_report_highlights_faults_with_comments(tmp_path: Path) -> None:
     red = "FFC7CE"
     # the Errors cell and the two faulty source cells of row 5 (sheet line 5)
     assert fill_of(sheet["D5"]) == red
-    assert fill_of(sheet["F5"]) == red and sheet["F5"].value == "06-12"
-    assert fill_of(sheet["G5"]) == red and sheet["G5"].value is None  # empty, still painted
-    assert sheet["F5"].comment is not None
-    assert sheet["F5"].comment.text == "Phone: '06-12' is not a phone number"
+    assert fill_of(sheet["G5"]) == red and sheet["G5"].value == "06-12"
+    assert fill_of(sheet["H5"]) == red and sheet["H5"].value is None  # empty, still painted
     assert sheet["G5"].comment is not None
-    assert sheet["G5"].comment.text == "الاسم: a name is required"
+    assert sheet["G5"].comment.text == "Phone: '06-12' is not a phone number"
+    assert sheet["H5"].comment is not None
+    assert sheet["H5"].comment.text == "الاسم: a name is required"
     # nothing else is red or commented
     for row in sheet.iter_rows(min_row=2, min_col=3):
         for cell in row:
-            if cell.coordinate not in {"D5", "F5", "G5"}:
+            if cell.coordinate not in {"D5", "G5", "H5"}:
                 assert fill_of(cell) is None, cell.coordinate
                 assert cell.comment is None, cell.coordinate
     assert [fill_of(sheet[f"B{n}"]) for n in range(2, 6)] == ["C6EFCE", "C6EFCE", "E7E6E6", red]
@@ -174,7 +178,7 @@ def test_xlsx_report_header_frozen_bold_and_filtered(tmp_path: Path) -> None:
     path = write_report(tmp_path / "r.xlsx", make_table(), sample_outcomes(), sample_summary())
     sheet = openpyxl.load_workbook(path)[REPORT_SHEET]
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == "A1:I5"  # every column, every row
+    assert sheet.auto_filter.ref == "A1:J5"  # every column, every row
     assert all(cell.font.b for cell in sheet[1])
     widths = [sheet.column_dimensions[c].width for c in "ABCDEFGHI"]
     assert all(5 <= w <= 90 for w in widths)
@@ -221,14 +225,15 @@ def test_xlsx_formula_corpus_stays_text(tmp_path: Path) -> None:
             for cell in row:
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
     sheet = book[REPORT_SHEET]
-    assert [c.value for c in sheet[1]][4:] == ["=SUM(A1:A2)", "@cmd"]
+    assert [c.value for c in sheet[1]][FIRST:] == ["=SUM(A1:A2)", "@cmd"]
     contents = read_report(path)  # (undoes OOXML's "_x000D_" escapes, which openpyxl keeps)
     for line, value in zip(contents.rows, FORMULA_CORPUS, strict=True):
-        assert line[2] == line[4] == line[5] == value
+        assert line[2] == line[FIRST] == line[FIRST + 1] == value
         assert line[3] == f"=SUM(A1:A2): {value}"
     for row in sheet.iter_rows(min_row=2, min_col=3):
         for cell in row:
-            assert cell.data_type == "s", cell.coordinate
+            assert cell.value is None or cell.data_type == "s", cell.coordinate
+            assert cell.value is not None or cell.column_letter == "E"  # no warnings here
 
 
 def test_xlsx_report_reads_back_through_the_importers_reader(tmp_path: Path) -> None:
@@ -257,7 +262,7 @@ def test_comments_are_capped_but_cells_still_red(tmp_path: Path) -> None:
     ]
     path = write_report(tmp_path / "r.xlsx", table, outcomes, Summary("c", 5, 5), comment_limit=2)
     sheet = openpyxl.load_workbook(path)[REPORT_SHEET]
-    cells = [sheet.cell(line, 6) for line in range(2, 7)]
+    cells = [sheet.cell(line, FIRST + 2) for line in range(2, 7)]
     assert [c.comment is not None for c in cells] == [True, True, False, False, False]
     assert all(fill_of(c) == "FFC7CE" for c in cells)
     assert COMMENT_LIMIT >= 1000
@@ -275,7 +280,7 @@ def test_fault_on_joined_headers_and_unknown_columns(tmp_path: Path) -> None:
     ]
     path = write_report(tmp_path / "r.xlsx", make_table(), outcomes, Summary("j", 4, 4))
     sheet = openpyxl.load_workbook(path)[REPORT_SHEET]
-    for coordinate in ("E2", "G2"):
+    for coordinate in ("F2", "H2"):
         assert sheet[coordinate].comment is not None
         assert "name too long" in sheet[coordinate].comment.text
     assert sheet["D3"].value == "server error" and fill_of(sheet["D3"]) == "FFC7CE"
@@ -302,9 +307,9 @@ def test_csv_report_rows_come_back_cell_by_cell(tmp_path: Path) -> None:
         ["5", "invalid", ""],
     ]
     assert lines[4][3] == "Phone: '06-12' is not a phone number\nالاسم: a name is required"
-    assert lines[3][4:] == ["#1002", "+212698765432", "سلمى", "00012", "'=1+1"]
+    assert lines[3][FIRST:] == ["#1002", "+212698765432", "سلمى", "00012", "'=1+1"]
     for line, original in zip(lines[1:], ORIGINAL_ROWS, strict=True):
-        assert [text_from_csv_cell(v) for v in line[4:]] == list(original)
+        assert [text_from_csv_cell(v) for v in line[FIRST:]] == list(original)
 
 
 def test_csv_formula_corpus_escaped(tmp_path: Path) -> None:
@@ -316,12 +321,13 @@ def test_csv_formula_corpus_escaped(tmp_path: Path) -> None:
     ]
     path = write_report(tmp_path / "r.csv", table, outcomes, Summary("f", len(rows), len(rows)))
     lines = read_csv_report(path)
-    assert lines[0][4:] == ["'=SUM(A1:A2)", "Phone"]
+    assert lines[0][FIRST:] == ["'=SUM(A1:A2)", "Phone"]
     for line, value in zip(lines[1:], FORMULA_CORPUS, strict=True):
         expected = "'" + value if value in CSV_ESCAPED else value
-        assert line[2] == line[3] == line[4] == line[5] == expected, value
+        assert line[2] == line[3] == line[FIRST] == line[FIRST + 1] == expected, value
+        assert line[4] == ""  # no warnings
     assert read_report(path).rows == tuple(
-        (str(n), "invalid", v, v, v, v)
+        (str(n), "invalid", v, v, "", v, v)
         for n, v in zip(table.frame.index, FORMULA_CORPUS, strict=True)
     )
 
@@ -400,7 +406,10 @@ def test_empty_tables(tmp_path: Path, suffix: str) -> None:
     outcomes = [RowOutcome(2, Outcome.INVALID, None, (Issue(2, None, "empty", "empty row"),))]
     outcomes.append(RowOutcome(3, Outcome.INVALID))
     path = write_report(tmp_path / f"n{suffix}", no_columns, outcomes, Summary("e", 2, 0))
-    assert read_report(path).rows == (("2", "invalid", "", "empty row"), ("3", "invalid", "", ""))
+    assert read_report(path).rows == (
+        ("2", "invalid", "", "empty row", ""),
+        ("3", "invalid", "", "", ""),
+    )
 
 
 def test_default_report_path() -> None:
@@ -461,7 +470,7 @@ def test_real_samples_round_trip(tmp_path: Path, suffix: str) -> None:
         write_report(path, table, outcomes, Summary(str(sample), len(outcomes), len(outcomes)))
         contents = read_report(path)
         assert contents.header == (*REPORT_COLUMNS, *table.frame.columns)
-        originals = [list(r[4:]) for r in contents.rows]
+        originals = [list(r[FIRST:]) for r in contents.rows]
         assert originals == table.frame.to_numpy().tolist(), sample.name
 
 
@@ -515,5 +524,69 @@ def test_a_table_too_big_for_excel_is_reported_as_csv(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["big.report.csv"]
     with written.open(encoding="utf-8-sig", newline="") as handle:
         lines = handle.read().split("\r\n")
-    assert lines[0] == '"Row","Outcome","Lead ref","Errors"'
-    assert lines[-2] == f'{rows + 1},"valid","",""' and len(lines) == rows + 2
+    assert lines[0] == '"Row","Outcome","Lead ref","Errors","Warnings"'
+    assert lines[-2] == f'{rows + 1},"valid","","",""' and len(lines) == rows + 2
+
+
+def warned_outcomes() -> tuple[RowOutcome, ...]:
+    changed = Issue(2, "Phone", "phone_not_listed", "kept as is", Severity.WARNING)
+    wrong = Issue(5, "الاسم", "required", "a name is required")
+    noticed = Issue(5, "Phone", "phone_not_listed", "kept as is", Severity.WARNING)
+    return (
+        RowOutcome(2, Outcome.CREATED, "WDFGHJKL", (changed,), frozenset({"Phone"})),
+        RowOutcome(3, Outcome.CREATED, "WDFGHJKL"),
+        RowOutcome(4, Outcome.SKIPPED, "LED-00001"),
+        RowOutcome(5, Outcome.INVALID, None, (wrong, noticed), frozenset({"Phone", "الاسم"})),
+    )
+
+
+def test_warnings_have_their_column_their_colour_and_their_comment(tmp_path: Path) -> None:
+    summary = Summary(
+        "orders.csv",
+        4,
+        3,
+        created=1,
+        skipped=1,
+        invalid=1,
+        warnings=2,
+        issues=(
+            IssueCount(Severity.ERROR, "الاسم", "required", 1),
+            IssueCount(Severity.WARNING, "Phone", "phone_not_listed", 2),
+        ),
+        notes=("Sheet read: Orders",),
+    )
+    path = write_report(tmp_path / "r.xlsx", make_table(), warned_outcomes(), summary)
+    book = openpyxl.load_workbook(path)
+    sheet = book[REPORT_SHEET]
+    amber, red = "FFEB9C", "FFC7CE"
+    assert sheet["B2"].value == "created" and sheet["D2"].value is None
+    assert sheet["E2"].value == "Phone: kept as is" and fill_of(sheet["E2"]) == amber
+    assert fill_of(sheet["G2"]) == amber and sheet["G2"].comment is not None
+    assert sheet["G2"].comment.text == "Phone: kept as is"
+    # an error and a warning on one row: each cell its own colour, each column its own text
+    assert sheet["D5"].value == "الاسم: a name is required" and fill_of(sheet["D5"]) == red
+    assert sheet["E5"].value == "Phone: kept as is"
+    assert fill_of(sheet["G5"]) == amber and fill_of(sheet["H5"]) == red
+    lines = [[c for c in row] for row in book[SUMMARY_SHEET].iter_rows(values_only=True)]
+    assert list(lines[[r[0] for r in lines].index("warnings")][:2]) == ["warnings", 2]
+    notes = [r[0] for r in lines].index("Notes")
+    assert lines[notes][1] == "Sheet read: Orders"
+    head = [r[0] for r in lines].index("Issues (what to fix first)")
+    assert [list(r[:4]) for r in lines[head + 1 : head + 3]] == [
+        ["error", "الاسم", 1, "required"],
+        ["warning", "Phone", 2, "phone_not_listed"],
+    ]
+    assert read_report(path).summary["warnings"] == "2"
+
+
+def test_csv_report_has_the_warnings_column(tmp_path: Path) -> None:
+    path = write_report(tmp_path / "r.csv", make_table(), warned_outcomes(), sample_summary())
+    lines = read_csv_report(path)
+    assert lines[1][3:5] == ["", "Phone: kept as is"]
+    assert lines[4][3:5] == ["الاسم: a name is required", "Phone: kept as is"]
+
+
+@pytest.mark.parametrize("own", [REPORT_COLUMNS, EARLIER_REPORT_COLUMNS])
+def test_a_report_fed_back_in_loses_its_own_columns(own: tuple[str, ...]) -> None:
+    assert report_columns_in([*own, *HEADERS]) == own
+    assert report_columns_in(["Row", "Outcome", *HEADERS]) == ()

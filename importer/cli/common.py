@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from importer.pipeline import Connection, PhoneFormat, Prepared, RunResult, SourceOptions
 
 DEFAULT_BASE_URL = "https://api.wedocod.com"
+#: Kinds of issues (code and column) listed in the terminal after a run; the report has all.
+SHOWN_ISSUES = 5
 DEFAULT_BATCH_SIZE = 10
 DEFAULT_WORKERS = 4
 
@@ -148,6 +150,12 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "before sending, and products named but without SKU are found by name.",
         ),
         click.option(
+            "--strict/--no-strict",
+            default=None,
+            help="Hold back rows with warnings too, as if they were errors "
+            "(default: no, or the settings file's `strict`).",
+        ),
+        click.option(
             "--phone-format",
             type=click.Choice(list(PHONE_FORMATS)),
             help="How phones are sent (default: national, or the settings file's).",
@@ -236,7 +244,7 @@ def build_source(**kw: Any) -> SourceOptions:
             "PhoneFormat", kw.get("phone_format") or settings.phone_format or "national"
         ),
         region=settings.region or "MA",
-        strict=bool(settings.strict),
+        strict=bool(settings.strict if kw.get("strict") is None else kw["strict"]),
         amount=settings.amount,
     )
 
@@ -301,6 +309,13 @@ def print_summary(result: RunResult, as_json: bool) -> None:
     s = result.summary
     parts = [f"{k} {v}" for k, v in data.items() if isinstance(v, int) and v and k != "rows"]
     click.echo(f"{s.file}: {s.rows} rows, " + ", ".join(parts), err=True)
+    for note in s.notes:
+        click.echo(f"  {note}", err=True)
+    shown = s.issues[:SHOWN_ISSUES]
+    for count in shown:
+        click.echo(f"  {count.severity.value}: {count}", err=True)
+    if len(s.issues) > len(shown):
+        click.echo(f"  ... and {len(s.issues) - len(shown)} more kinds (see the report)", err=True)
     if result.stopped:
         click.echo(f"Stopped early: {result.stopped}", err=True)
     if s.report:
