@@ -9,10 +9,15 @@ from typing import Any, overload
 
 #: The lead fields we map source columns onto, in the order of the API docs.
 LEAD_FIELDS = ("full_name", "phone", "city", "area", "address")
-#: The product fields of one line item. ``product_name`` only helps find a SKU in a catalog.
-PRODUCT_FIELDS = ("sku", "product_name", "quantity", "total", "unit_price")
+#: The product fields of one line item. ``product_name`` only helps find a SKU in a catalog;
+#: ``line_discount`` is a discount on this line's price x quantity.
+PRODUCT_FIELDS = ("sku", "product_name", "quantity", "total", "unit_price", "line_discount")
+#: Order-level values that are not sent as lead fields but decide how the lead is built:
+#: the country phones without a +code belong to, and the amount the courier collects
+#: (``order_total``) with the shipping and discount it includes.
+ORDER_FIELDS = ("country", "order_total", "shipping", "discount")
 #: Every canonical column a mapping can fill, besides custom data columns.
-CANONICAL_FIELDS = ("order_key", *LEAD_FIELDS, *PRODUCT_FIELDS)
+CANONICAL_FIELDS = ("order_key", *LEAD_FIELDS, *PRODUCT_FIELDS, *ORDER_FIELDS)
 #: Canonical columns holding custom data are named with this prefix + the entry's key.
 CUSTOM_PREFIX = "data:"
 #: The custom data entry that carries our import key to the server.
