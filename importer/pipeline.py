@@ -165,7 +165,8 @@ def _prepare(
     mapped, found = normalize_lines(
         mapped, NormalizeOptions(phone_format=options.phone_format, region=options.region)
     )
-    line_issues = _strictly([*found, *validate_lines(mapped)], options.strict)
+    on_lines = [*table.issues, *found, *validate_lines(mapped)]
+    line_issues = _strictly(on_lines, options.strict)
     # only errors hold an order back: a row with warnings is sent, and says so in the report
     grouped = group_leads(mapped, _by_row(i for i in line_issues if i.is_error), catalog)
     lead_issues = _strictly(validate_leads(grouped.leads, catalog, mapped.columns), options.strict)

@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import python_calamine
 
 from importer.errors import ReadError as ReadError
+from importer.model import Issue
 
 __all__ = ["ReadError", "Table", "read_table"]
 
@@ -48,6 +49,9 @@ class Table:
     header_row: int
     encoding: str | None
     delimiter: str | None
+    #: what reading noticed about some rows or cells (a short row, a garbled line...): kept
+    #: as issues so that those rows say so in the report
+    issues: tuple[Issue, ...] = ()
 
 
 def read_table(path: Path, sheet: str | None = None) -> Table:
