@@ -7,7 +7,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -227,8 +227,12 @@ class LeadsClient:
         start_at: str | None = None,
         end_at: str | None = None,
         per_page: int = 100,
+        on_page: Callable[[int, int | None, int | None], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every lead the filters match, page after page."""
+        """Every lead the filters match, page after page.
+
+        ``on_page(page, pages, total)`` is called after each page is read (progress, limits).
+        """
         page = 1
         while True:
             got = self.list_leads(
@@ -240,6 +244,8 @@ class LeadsClient:
                 page=page,
                 per_page=per_page,
             )
+            if on_page is not None:
+                on_page(page, got.pages, got.total)
             yield from got.items
             if page >= got.pages or not got.items:
                 return
