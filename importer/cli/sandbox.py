@@ -62,6 +62,13 @@ import click
     help="Share of POST /leads stored, then the connection dropped unanswered.",
 )
 @click.option(
+    "--fault-methods",
+    default="POST",
+    show_default=True,
+    help="Comma-separated methods on /leads that --error-rate and --drop-rate hit "
+    "(POST, PUT, DELETE).",
+)
+@click.option(
     "--fail-phones",
     default="",
     help="Comma-separated phones whose leads fail processing (counted in failed_count).",
@@ -79,6 +86,7 @@ def sandbox_command(
     latency_ms: int,
     error_rate: float,
     drop_rate: float,
+    fault_methods: str,
     fail_phones: str,
     seed: int | None,
     webhook_url: str | None,
@@ -95,6 +103,7 @@ def sandbox_command(
         latency_ms=latency_ms,
         error_rate=error_rate,
         drop_rate=drop_rate,
+        fault_methods=frozenset(m.strip().upper() for m in fault_methods.split(",") if m.strip()),
         fail_phones=frozenset(p.strip() for p in fail_phones.split(",") if p.strip()),
         seed=seed,
         webhook_url=webhook_url,

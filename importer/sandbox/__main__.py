@@ -27,6 +27,9 @@ def parse_config(argv: list[str] | None = None) -> tuple[SandboxConfig, str, int
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--drop-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--fault-methods", default="POST", help="methods faults hit: POST,PUT,DELETE"
+    )
     parser.add_argument("--fail-phones", default="", help="comma-separated phones")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--webhook-url")
@@ -45,6 +48,9 @@ def parse_config(argv: list[str] | None = None) -> tuple[SandboxConfig, str, int
         latency_ms=args.latency_ms,
         error_rate=args.error_rate,
         drop_rate=args.drop_rate,
+        fault_methods=frozenset(
+            m.strip().upper() for m in args.fault_methods.split(",") if m.strip()
+        ),
         fail_phones=frozenset(p.strip() for p in args.fail_phones.split(",") if p.strip()),
         seed=args.seed,
         webhook_url=args.webhook_url,

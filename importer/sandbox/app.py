@@ -294,7 +294,7 @@ class Gate:
             return
         if sandbox.config.latency_ms:
             await asyncio.sleep(sandbox.config.latency_ms / 1000)
-        if method == "POST" and route == "/leads" and sandbox.should_fail():
+        if method in sandbox.config.fault_methods and route == "/leads" and sandbox.should_fail():
             await _send(send, 500, SERVER_ERROR)
             return
         scope.setdefault("state", {})["token"] = token
@@ -494,9 +494,7 @@ def create_app(config: SandboxConfig) -> tuple[FastAPI, Sandbox]:
         else:
             data = {"batch_id": sandbox.enqueue(token, leads), "queued": True}
             response = answer(202, {"data": data, "meta": {"mode": "async", "total": len(leads)}})
-        if sandbox.should_drop() and await drop_connection(request):
-            log.info("POST /leads stored, then the connection was dropped (drop_rate)")
-        return response
+        return await _maybe_dropped(request, response)
 
     @app.get("/leads")
     async def list_leads(request: Request) -> Response:
@@ -541,7 +539,8 @@ def create_app(config: SandboxConfig) -> tuple[FastAPI, Sandbox]:
         fields = ["status"]
         if any(item.get("action_date") not in (None, "") for item in items):
             fields.append("action_date")
-        return answer(200, {"data": updated, "meta": {"updated_fields": fields}})
+        response = answer(200, {"data": updated, "meta": {"updated_fields": fields}})
+        return await _maybe_dropped(request, response)
 
     @app.delete("/leads")
     async def delete_leads(request: Request) -> Response:
@@ -566,7 +565,16 @@ def create_app(config: SandboxConfig) -> tuple[FastAPI, Sandbox]:
         if any(status not in DELETABLE for status in statuses.values()):
             return answer(403, FORBIDDEN)
         count = sandbox.store.delete(token, ids)
-        return answer(200, {"data": {"deleted": True, "count": count}, "meta": {}})
+        response = answer(200, {"data": {"deleted": True, "count": count}, "meta": {}})
+        return await _maybe_dropped(request, response)
+
+    async def _maybe_dropped(request: Request, response: Response) -> Response:
+        """drop_rate: the write is stored; now and then the connection is reset unanswered."""
+        method = request.method
+        dropping = method in config.fault_methods and sandbox.should_drop()
+        if dropping and await drop_connection(request):
+            log.info("%s /leads stored, then the connection was dropped (drop_rate)", method)
+        return response
 
     @app.get("/lead-statuses")
     async def lead_statuses(request: Request) -> Response:

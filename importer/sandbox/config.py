@@ -25,6 +25,8 @@ class SandboxConfig:
     latency_ms: int = 0
     error_rate: float = 0.0
     drop_rate: float = 0.0
+    #: The methods on `/leads` that error_rate and drop_rate hit (PUT and DELETE too: tests).
+    fault_methods: frozenset[str] = frozenset({"POST"})
     fail_phones: frozenset[str] = frozenset()
     seed: int | None = None
     webhook_url: str | None = None
