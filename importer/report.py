@@ -9,13 +9,14 @@ import datetime as dt
 import os
 import re
 import secrets
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
@@ -27,17 +28,22 @@ from importer.model import Issue, Outcome, RowOutcome, RowOutcomes, Severity, Su
 from importer.read import Table
 
 __all__ = [
+    "ACTION_REPORT_COLUMNS",
     "COMMENT_LIMIT",
     "EARLIER_REPORT_COLUMNS",
     "REPORT_COLUMNS",
     "REPORT_SHEET",
     "SUMMARY_SHEET",
+    "ActionReport",
+    "ActionRow",
     "ReportContents",
     "csv_cell",
     "default_report_path",
     "read_report",
     "report_columns_in",
     "text_from_csv_cell",
+    "write_action_report",
+    "write_export",
     "write_report",
     "write_rows",
 ]
@@ -600,3 +606,291 @@ def _width(values: Iterable[str], cap: int = MAX_WIDTH) -> int:
 
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- reports of bulk actions (update, delete) and exports ------------------------------------
+
+#: The columns an action report (`update`, `delete`) puts before the original ones. An
+#: update report fed back in carries them: `wedocod update` drops them on the way in.
+ACTION_REPORT_COLUMNS = ("Row", "Outcome", "Lead id", "Errors")
+
+#: Outcome colours of action reports: done green, refused amber, absent grey, the rest red.
+ACTION_COLOURS: Mapping[str, Mapping[str, str]] = {
+    "updated": _GREEN,
+    "deleted": _GREEN,
+    "refused": _AMBER,
+    "not found": _GREY,
+    "invalid": _RED,
+    "rejected": _RED,
+    "failed": _RED,
+}
+
+
+class ActionRow(Protocol):
+    """One line of an action report (`importer.bulk.ItemOutcome` is one)."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def lead_id(self) -> str | None: ...
+    @property
+    def errors(self) -> tuple[Issue, ...]: ...
+    @property
+    def columns(self) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
+class ActionReport:
+    """What the Summary sheet of an action report says besides the counts.
+
+    ``legend``: every outcome the command has, in order, with what it means and what to do;
+    ``facts``: label/value lines (file, counts...) under the title.
+    """
+
+    title: str
+    legend: Mapping[str, str]
+    facts: Sequence[tuple[str, str | int | None]]
+    notes: Sequence[str] = ()
+
+
+def write_action_report(
+    path: Path, frame: pd.DataFrame, rows: Sequence[ActionRow], about: ActionReport
+) -> Path:
+    """Write the report of an update or a delete: every row of `frame` (the source, its index
+    the row numbers) with its outcome, lead id and errors, then its cells. Atomic.
+
+    XLSX: a Report sheet (faulty cells red, with the message as a comment; the header frozen
+    and filterable) and a Summary sheet, laid out as the import report's so that
+    `read_report` reads it back. CSV: the Report sheet alone, formula-safe.
+    """
+    path = Path(path)
+    kind = _report_kind(path)
+    by_row: dict[int, ActionRow] = {}
+    for item in rows:
+        if item.row in by_row:
+            raise ValueError(f"two outcomes for source row {item.row}")
+        by_row[item.row] = item
+    index = [int(r) for r in frame.index.tolist()]
+    missing = [r for r in index if r not in by_row]
+    if missing or len(by_row) != len(index):
+        raise ValueError(f"outcomes do not match the source rows (missing: {missing[:10]})")
+    ordered = [by_row[r] for r in index]
+    headers = _text(frame.columns)
+    columns = [_text(frame.iloc[:, i].fillna("").tolist()) for i in range(len(headers))]
+    cells = [list(values) for values in zip(*columns, strict=True)] if columns else []
+    cells = cells or [[] for _ in ordered]
+    if kind == "csv":
+        _write_atomically(path, lambda tmp: _write_action_csv(tmp, headers, ordered, cells))
+    else:
+        _write_atomically(path, lambda tmp: _write_action_xlsx(tmp, headers, ordered, cells, about))
+    return path
+
+
+def _write_action_csv(
+    tmp: Path, headers: list[str], ordered: Sequence[ActionRow], cells: list[list[str]]
+) -> None:
+    with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow([*ACTION_REPORT_COLUMNS, *(csv_cell(h) for h in headers)])
+        for item, values in zip(ordered, cells, strict=True):
+            writer.writerow(
+                [
+                    item.row,
+                    item.outcome,
+                    csv_cell(item.lead_id or ""),
+                    csv_cell(_errors_text(item.errors)),
+                    *(csv_cell(v) for v in values),
+                ]
+            )
+
+
+def _scratch_workbook(path: Path, scratch: str) -> Any:
+    """A workbook like `_workbook`'s, its row buffers in `scratch` (a folder removed after)."""
+    return xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "tmpdir": scratch,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
+
+
+def _write_action_xlsx(
+    tmp: Path,
+    headers: list[str],
+    ordered: Sequence[ActionRow],
+    cells: list[list[str]],
+    about: ActionReport,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="wedocod-") as scratch:
+        book = _scratch_workbook(tmp, scratch)
+        report = book.add_worksheet(REPORT_SHEET)
+        summary = book.add_worksheet(SUMMARY_SHEET)
+        _write_action_sheet(book, report, headers, ordered, cells)
+        _write_action_summary(book, summary, ordered, about)
+        book.close()
+
+
+def _write_action_sheet(
+    book: Any,
+    sheet: Any,
+    headers: list[str],
+    ordered: Sequence[ActionRow],
+    cells: list[list[str]],
+) -> None:
+    bold = book.add_format({"bold": True, "bottom": 1, "bg_color": "#F2F2F2"})
+    error = book.add_format(dict(ERROR_FILL))
+    colours = {o: book.add_format(dict(c)) for o, c in ACTION_COLOURS.items()}
+    first = len(ACTION_REPORT_COLUMNS)
+    position = {h: first + i for i, h in enumerate(headers)}
+    sample = ordered[:WIDTH_SAMPLE_ROWS]
+    sheet.set_column(0, 0, max(5, len(str(ordered[-1].row)) + 3) if ordered else 6)
+    sheet.set_column(1, 1, 11)
+    sheet.set_column(2, 2, _width(["Lead id", *(o.lead_id or "" for o in sample)]))
+    sheet.set_column(
+        3, 3, _width(["Errors", *(_errors_text(o.errors) for o in sample)], MAX_ERRORS_WIDTH)
+    )
+    for i, header in enumerate(headers):
+        values = [header, *(line[i] for line in cells[:WIDTH_SAMPLE_ROWS])]
+        sheet.set_column(first + i, first + i, _width(values))
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(len(ordered), 1), first + len(headers) - 1)
+    for col, name in enumerate([*ACTION_REPORT_COLUMNS, *headers]):
+        sheet.write_string(0, col, name, bold)
+    for line, (item, values) in enumerate(zip(ordered, cells, strict=True), start=1):
+        sheet.write_number(line, 0, item.row)
+        sheet.write_string(line, 1, item.outcome, colours.get(item.outcome))
+        if item.lead_id:
+            sheet.write_string(line, 2, item.lead_id)
+        if item.errors:
+            sheet.write_string(line, 3, _errors_text(item.errors), error)
+        for col, value in enumerate(values, start=first):
+            if not value:
+                continue
+            if item.columns and headers[col - first] in item.columns:
+                continue  # written below, painted
+            sheet.write_string(line, col, value)
+        for header in sorted(item.columns, key=lambda h: position.get(h, 0)):
+            at = position.get(header)
+            if at is None:
+                continue
+            value = values[at - first]
+            if value:
+                sheet.write_string(line, at, value, error)
+            else:
+                sheet.write_blank(line, at, None, error)
+            text = _errors_text([i for i in item.errors if _is_about(i, header)])
+            if text := text or _errors_text(item.errors):
+                sheet.write_comment(line, at, _cut(text, COMMENT_CHARS))
+
+
+def _write_action_summary(
+    book: Any, sheet: Any, ordered: Sequence[ActionRow], about: ActionReport
+) -> None:
+    title = book.add_format({"bold": True, "font_size": 14})
+    bold = book.add_format({"bold": True})
+    wrap = book.add_format({"text_wrap": True, "valign": "top"})
+    colours = {o: book.add_format(dict(c)) for o, c in ACTION_COLOURS.items()}
+    sheet.set_column(0, 0, 22)
+    sheet.set_column(1, 1, 40)
+    sheet.set_column(2, 2, 90)
+    sheet.write_string(0, 0, about.title, title)
+    facts = [
+        *about.facts,
+        ("Written at", dt.datetime.now().astimezone().isoformat(timespec="seconds")),
+    ]
+    line = 2  # the facts block, as `read_report` reads it: label/value lines to a blank one
+    for key, value in facts:
+        sheet.write_string(line, 0, key, bold)
+        if isinstance(value, int):
+            sheet.write_number(line, 1, value)
+        elif value:
+            sheet.write_string(line, 1, str(value))
+        line += 1
+    line += 1
+    counts = Counter(item.outcome for item in ordered)
+    for col, name in enumerate(("Outcome", "Rows", "What it means / what to do")):
+        sheet.write_string(line, col, name, bold)
+    for outcome, meaning in about.legend.items():
+        line += 1
+        sheet.write_string(line, 0, outcome, colours.get(outcome))
+        sheet.write_number(line, 1, counts.get(outcome, 0))
+        sheet.write_string(line, 2, meaning, wrap)
+    line += 2
+    for note in about.notes:
+        sheet.write_string(line, 0, note)
+        line += 1
+
+
+#: The sheets of an XLSX export: one row per lead, then one row per product line.
+LEADS_SHEET = "Leads"
+PRODUCTS_SHEET = "Products"
+
+
+def write_export(
+    path: Path,
+    lead_columns: Sequence[str],
+    product_columns: Sequence[str],
+    records: Iterable[tuple[Sequence[str], Sequence[Sequence[str | int]]]],
+) -> tuple[int, int]:
+    """Write exported leads, formula-safe and atomically: each record is (lead row, its
+    product rows). XLSX: a Leads sheet and a Products sheet; CSV: the lead rows only.
+
+    Streams: rows go to disk as they come (xlsxwriter's buffers in a scratch folder that is
+    removed on any exit, Ctrl-C included). Returns (leads, product rows) written. Raises
+    ValueError when an Excel sheet cannot hold them (use .csv).
+    """
+    path = Path(path)
+    kind = _report_kind(path)
+    counts = [0, 0]
+
+    def write_csv(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow([csv_cell(c) for c in lead_columns])
+            for lead, products in records:
+                writer.writerow([csv_cell(str(v)) for v in lead])
+                counts[0] += 1
+                counts[1] += len(products)
+
+    def write_xlsx(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="wedocod-") as scratch:
+            book = _scratch_workbook(tmp, scratch)
+            bold = book.add_format({"bold": True, "bottom": 1, "bg_color": "#F2F2F2"})
+            sheets = []
+            for name, columns in ((LEADS_SHEET, lead_columns), (PRODUCTS_SHEET, product_columns)):
+                sheet = book.add_worksheet(name)
+                for col, header in enumerate(columns):
+                    sheet.set_column(col, col, max(MIN_WIDTH, min(MAX_WIDTH, len(header) + 8)))
+                    sheet.write_string(0, col, header, bold)
+                sheet.freeze_panes(1, 0)
+                sheets.append(sheet)
+            leads, lines = sheets
+            for lead, products in records:
+                counts[0] += 1
+                if counts[0] >= EXCEL_MAX_ROWS or counts[1] + len(products) >= EXCEL_MAX_ROWS:
+                    raise ValueError(f"{path}: too many rows for an Excel sheet; export to .csv")
+                _write_text_row(leads, counts[0], lead)
+                for product in products:
+                    counts[1] += 1
+                    _write_text_row(lines, counts[1], product)
+            for sheet, columns, count in ((leads, lead_columns, counts[0]),
+                                          (lines, product_columns, counts[1])):  # fmt: skip
+                sheet.autofilter(0, 0, max(count, 1), max(len(columns) - 1, 0))
+            book.close()
+
+    _write_atomically(path, write_xlsx if kind == "xlsx" else write_csv)
+    return counts[0], counts[1]
+
+
+def _write_text_row(sheet: Any, line: int, values: Sequence[str | int]) -> None:
+    for col, value in enumerate(values):
+        if isinstance(value, int) and not isinstance(value, bool):
+            sheet.write_number(line, col, value)
+        elif value:
+            sheet.write_string(line, col, str(value))
