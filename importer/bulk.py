@@ -1,247 +1,157 @@
-"""The rest of the Leads API in bulk: status updates from a file, deletes, and export."""
+"""What the bulk writes (update, delete) share: batches of 100, one capped retry loop, outcomes.
+
+A status update or a delete may be sent again after a lost answer (the second PUT sets the
+same status; a second DELETE finds the ids gone), unlike a create: so these retry 5xx, lost
+answers and connect errors here, a few times with backoff, and wait out 429s as the server
+asks. Everything else (401, 403, 404, 422, an unreadable answer) goes back to the caller.
+"""
 
 from __future__ import annotations
 
+import random
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from importer.client import Forbidden, LeadsClient, ValidationFailed
-from importer.mapping import normalize_header
+from importer.client import ConnectFailed, RateLimited, ResponseLost, ServerError
+from importer.errors import ApiError
 from importer.model import Issue
-from importer.read import ReadError, read_table
 
-#: The API's limit on items per bulk request.
+__all__ = [
+    "MAX_PER_REQUEST",
+    "GaveUp",
+    "Interrupted",
+    "ItemOutcome",
+    "RetryPolicy",
+    "Sender",
+    "chunks",
+    "errors_by_item",
+]
+
+#: The API's limit on items per bulk request (`leads` of PUT, `ids` of DELETE).
 MAX_PER_REQUEST = 100
-_INDEXED = re.compile(r"^(?:leads|ids)\.(\d+)(?:\.(\w+))?$")
-_ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?([+-]\d{2}:\d{2}|Z)$")
 
-_COLUMN_SYNONYMS = {
-    "reference": ("reference", "ref", "lead ref", "lead reference", "reference lead"),
-    "status": ("status", "statut", "new status", "etat", "الحالة"),
-    "action_date": ("action date", "action_date", "date action", "date", "callback"),
-}
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class StatusUpdate:
-    row: int
-    reference: str
-    status: str
-    action_date: str | None = None
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What became of one source row of an update or a delete: one line of its report.
 
-    def payload(self) -> dict[str, str]:
-        item = {"reference": self.reference, "status": self.status}
-        if self.action_date:
-            item["action_date"] = self.action_date
-        return item
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """What became of one update or delete: `updated`, `deleted`, `rejected` or `refused`."""
+    ``outcome`` is the command's word (`updated`, `deleted`, `refused`, ...); ``lead_id`` the
+    lead's id when known; ``columns`` the source headers whose cells are at fault.
+    """
 
     row: int
-    item: str
     outcome: str
-    message: str = ""
+    lead_id: str | None = None
+    errors: tuple[Issue, ...] = ()
+    columns: frozenset[str] = frozenset()
 
 
-def read_status_updates(
-    path: Path, known_statuses: Iterable[str], sheet: str | None = None
-) -> tuple[list[StatusUpdate], list[Issue]]:
-    """Read `reference,status[,action_date]` rows; bad rows become issues, not exceptions."""
-    table = read_table(path, sheet)
-    columns = _find_columns(table.frame.columns, path)
-    statuses = {s.lower() for s in known_statuses}
-    updates: list[StatusUpdate] = []
-    issues: list[Issue] = []
-    frame = table.frame
-    action_col = columns.get("action_date")
-    for row, reference, status, action in zip(
-        frame.index.tolist(),
-        frame[columns["reference"]].tolist(),
-        frame[columns["status"]].tolist(),
-        frame[action_col].tolist() if action_col else [""] * len(frame),
-        strict=True,
-    ):
-        reference, status, action = str(reference).strip(), str(status).strip(), str(action)
-        found = _check_update(row, reference, status, action.strip(), statuses, columns)
-        if found:
-            issues.extend(found)
-            continue
-        updates.append(StatusUpdate(row, reference, status.lower(), action.strip() or None))
-    return updates, issues
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one request is tried. 429s are not failures: they have their own budget."""
+
+    attempts: int = 6  # tries for 5xx, lost answers and connect errors
+    backoff: float = 0.5  # first wait in seconds; doubles, full jitter
+    max_backoff: float = 30.0
+    rate_limit_waits: int = 60  # 429 answers one request may get before it is given up
+    max_rate_limit_wait: float = 120.0  # a longer Retry-After is cut to this
 
 
-def _find_columns(headers: Iterable[str], path: Path) -> dict[str, str]:
-    by_norm = {normalize_header(h): h for h in headers}
-    found: dict[str, str] = {}
-    for field, names in _COLUMN_SYNONYMS.items():
-        for name in names:
-            if normalize_header(name) in by_norm:
-                found[field] = by_norm[normalize_header(name)]
-                break
-    missing = [f for f in ("reference", "status") if f not in found]
-    if missing:
-        raise ReadError(
-            f"{path}: no column for {', '.join(missing)}; the file needs a `reference` and a "
-            f"`status` column (found: {', '.join(map(str, headers))})"
-        )
-    return found
+class Interrupted(Exception):
+    """Stop was asked (Ctrl-C, SIGTERM) while a request waited to be sent again."""
 
 
-def _check_update(
-    row: int,
-    reference: str,
-    status: str,
-    action: str,
-    statuses: set[str],
-    columns: dict[str, str],
-) -> list[Issue]:
-    issues = []
-    if not 1 <= len(reference) <= 100:
-        issues.append(
-            Issue(row, columns["reference"], "required", "The reference field is required.")
-        )
-    if status.lower() not in statuses:
-        issues.append(
-            Issue(
-                row,
-                columns["status"],
-                "unknown_status",
-                f"The selected status '{status}' is invalid (see `wedocod statuses`).",
-            )
-        )
-    if action and not _ISO_WITH_OFFSET.match(action):
-        issues.append(
-            Issue(
-                row,
-                columns.get("action_date"),
-                "invalid_date",
-                f"The action date '{action}' must be ISO 8601 with an offset, "
-                "e.g. 2025-02-01T14:00:00+01:00.",
-            )
-        )
-    elif action:
-        try:
-            datetime.fromisoformat(action)
-        except ValueError:
-            issues.append(
-                Issue(row, columns.get("action_date"), "invalid_date", f"'{action}' is no date.")
-            )
-    return issues
+class GaveUp(ApiError):
+    """A request kept failing past the policy's budget; ``doubtful``: an answer was lost."""
+
+    transient = True
+
+    def __init__(self, message: str, *, doubtful: bool) -> None:
+        super().__init__(message)
+        self.doubtful = doubtful
 
 
-def update_statuses(client: LeadsClient, updates: Sequence[StatusUpdate]) -> list[ItemResult]:
-    """PUT in batches of 100; a 422 names the bad items, the rest are sent again."""
-    results: list[ItemResult] = []
-    for _, chunk in _chunks(updates, MAX_PER_REQUEST):
-        pending = list(chunk)
-        while pending:
+class Sender:
+    """Sends one request at a time, again after 429, 5xx and lost answers, within a policy.
+
+    After `send`, ``doubted`` says whether an earlier attempt of that request went out and
+    got no usable answer (it may have been applied: a delete retried after that finds its
+    ids gone). ``requests`` and ``rate_limited`` count the run's requests and 429s.
+    """
+
+    def __init__(self, policy: RetryPolicy | None = None, stop: threading.Event | None = None):
+        self.policy = policy or RetryPolicy()
+        self.stop = stop
+        self.requests = 0
+        self.rate_limited = 0
+        self.doubted = False
+
+    def send(self, call: Callable[[], T]) -> T:
+        policy = self.policy
+        self.doubted = False
+        failures = limited = 0
+        while True:
+            self.requests += 1
             try:
-                client.update_leads([u.payload() for u in pending])
-            except ValidationFailed as err:
-                bad = _indexed_messages(err.fields, len(pending))
-                if not bad:  # the server names no item: the whole request was refused
-                    results.extend(
-                        ItemResult(u.row, u.reference, "rejected", str(err)) for u in pending
-                    )
-                    break
-                results.extend(
-                    ItemResult(pending[i].row, pending[i].reference, "rejected", "; ".join(msgs))
-                    for i, msgs in sorted(bad.items())
-                )
-                pending = [u for i, u in enumerate(pending) if i not in bad]
-                continue
-            results.extend(ItemResult(u.row, u.reference, "updated") for u in pending)
-            break
-    return sorted(results, key=lambda r: r.row)
+                return call()
+            except RateLimited as err:  # an answer: nothing was applied
+                limited += 1
+                self.rate_limited += 1
+                if limited >= policy.rate_limit_waits:
+                    raise GaveUp(
+                        f"Still rate limited after {limited} tries: {err}", doubtful=self.doubted
+                    ) from err
+                wait = err.retry_after
+                if wait is None:
+                    wait = _backoff(limited, policy.backoff, policy.max_backoff)
+                self._pause(min(wait, policy.max_rate_limit_wait))
+            except (ServerError, ResponseLost, ConnectFailed) as err:
+                failures += 1
+                self.doubted = self.doubted or err.in_doubt
+                if failures >= policy.attempts:
+                    raise GaveUp(
+                        f"Gave up after {failures} attempts: {err}", doubtful=self.doubted
+                    ) from err
+                self._pause(_backoff(failures, policy.backoff, policy.max_backoff))
+
+    def _pause(self, seconds: float) -> None:
+        if self.stop is None:
+            time.sleep(seconds)
+        elif self.stop.wait(seconds):
+            raise Interrupted
 
 
-def delete_leads(client: LeadsClient, ids: Sequence[str]) -> list[ItemResult]:
-    """DELETE in batches; a 403 refuses the whole batch, so its ids are tried one by one."""
-    results: list[ItemResult] = []
-    for start, chunk in _chunks(ids, MAX_PER_REQUEST):
-        try:
-            client.delete_leads(list(chunk))
-        except Forbidden:
-            if len(chunk) == 1:
-                results.append(ItemResult(start + 1, chunk[0], "refused", _REFUSED))
-                continue
-            results.extend(_delete_one_by_one(client, chunk, start))
-            continue
-        except ValidationFailed as err:
-            bad = _indexed_messages(err.fields, len(chunk))
-            results.extend(
-                ItemResult(start + i + 1, lead_id, "rejected", "; ".join(bad.get(i, [str(err)])))
-                for i, lead_id in enumerate(chunk)
-            )
-            continue
-        results.extend(
-            ItemResult(start + i + 1, lead_id, "deleted") for i, lead_id in enumerate(chunk)
-        )
-    return results
+def _backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter (attempt counts from 1)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
-_REFUSED = "This action is unauthorized: the lead's status does not allow deleting it."
-
-
-def _delete_one_by_one(client: LeadsClient, chunk: Sequence[str], start: int) -> list[ItemResult]:
-    out = []
-    for i, lead_id in enumerate(chunk):
-        try:
-            client.delete_leads([lead_id])
-        except Forbidden:
-            out.append(ItemResult(start + i + 1, lead_id, "refused", _REFUSED))
-        except ValidationFailed as err:
-            out.append(ItemResult(start + i + 1, lead_id, "rejected", str(err)))
-        else:
-            out.append(ItemResult(start + i + 1, lead_id, "deleted"))
-    return out
-
-
-def _indexed_messages(fields: dict[str, list[str]], count: int) -> dict[int, list[str]]:
-    bad: dict[int, list[str]] = {}
-    for key, messages in fields.items():
-        match = _INDEXED.match(key)
-        if match and int(match.group(1)) < count:
-            bad.setdefault(int(match.group(1)), []).extend(messages)
-    return bad
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[tuple[int, Sequence[Any]]]:
-    """(position of the first item, the items) for each request's worth."""
+def chunks(items: Sequence[T], size: int = MAX_PER_REQUEST) -> Iterator[list[T]]:
+    """The items, a request's worth at a time."""
     for start in range(0, len(items), size):
-        yield start, items[start : start + size]
+        yield list(items[start : start + size])
 
 
-#: Columns of an export, in order; `products` and `data` are flattened to readable text.
-EXPORT_COLUMNS = (
-    "reference",
-    "id",
-    "status",
-    "full_name",
-    "phone",
-    "city",
-    "area",
-    "address",
-    "products",
-    "data",
-    "created_at",
-)
+def errors_by_item(
+    fields: dict[str, list[str]], prefix: str, count: int
+) -> dict[int, list[tuple[str, str]]] | None:
+    """422 keys ``<prefix>.N[.field]`` as {N: [(field, message)]} for a request of `count` items.
 
-
-def export_rows(leads: Iterable[dict[str, Any]]) -> Iterator[list[str]]:
-    """Each lead of `GET /leads` as one row of text cells, in EXPORT_COLUMNS order."""
-    for lead in leads:
-        products = "; ".join(
-            f"{p.get('sku', '')} x{p.get('quantity', '')} = {p.get('total', '')}"
-            for p in lead.get("products") or []
-        )
-        data = "; ".join(f"{d.get('key', '')}={d.get('value', '')}" for d in lead.get("data") or [])
-        row = {**lead, "products": products, "data": data}
-        yield ["" if row.get(c) is None else str(row.get(c)) for c in EXPORT_COLUMNS]
+    None when a key names no item of the request (``leads`` itself, or an index past the
+    end): the refusal is then about the whole request.
+    """
+    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)(?:\.(.+))?$")
+    placed: dict[int, list[tuple[str, str]]] = {}
+    for key, messages in fields.items():
+        match = pattern.match(key)
+        if match is None or int(match.group(1)) >= count:
+            return None
+        index, field = int(match.group(1)), match.group(2) or ""
+        placed.setdefault(index, []).extend((field, message) for message in messages)
+    return placed or None
