@@ -64,7 +64,12 @@ class RetryPolicy:
 
 
 class Interrupted(Exception):
-    """Stop was asked (Ctrl-C, SIGTERM) while a request waited to be sent again."""
+    """Stop was asked (Ctrl-C, SIGTERM) between requests; ``doubtful``: the last attempt of
+    the request given up went out and got no usable answer (it may have been applied)."""
+
+    def __init__(self, *, doubtful: bool = False) -> None:
+        super().__init__("interrupted")
+        self.doubtful = doubtful
 
 
 class GaveUp(ApiError):
@@ -120,11 +125,16 @@ class Sender:
                     ) from err
                 self._pause(_backoff(failures, policy.backoff, policy.max_backoff))
 
+    def check(self) -> None:
+        """Raise Interrupted if stop was asked (before a request a caller may skip)."""
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted
+
     def _pause(self, seconds: float) -> None:
         if self.stop is None:
             time.sleep(seconds)
         elif self.stop.wait(seconds):
-            raise Interrupted
+            raise Interrupted(doubtful=self.doubted)
 
 
 def _backoff(attempt: int, base: float, cap: float) -> float:

@@ -283,6 +283,8 @@ class _Bisector:
             self._record(ids, REFUSED, REFUSED_MESSAGE)
             return
         if not refused_known and (first or len(ids) == 1 or self._worth_sending(len(ids))):
+            if not first:
+                self.sender.check()  # Ctrl-C: the rest of a split batch is not sent
             try:
                 self.sender.send(partial(self.client.delete_leads, ids))
             except ValidationFailed as err:
@@ -347,15 +349,15 @@ def delete_leads(client: LeadsClient, ids: Sequence[str], options: DeleteOptions
             break
         try:
             bisector.settle(batch, first=True)
-        except Interrupted:
+        except Interrupted as err:
             stopped, interrupted = "interrupted", True
-            _fail(bisector, batch, "Interrupted while waiting to send again; it may or may not "
-                  "have been deleted. Run the delete again.")  # fmt: skip
+            maybe = "it may have been deleted" if err.doubtful else "it was not deleted"
+            _fail(bisector, batch, f"Interrupted before this id was settled: {maybe}. Run the "
+                  "delete again.")  # fmt: skip
             break
         except ApiError as err:  # GaveUp, the token refused, an unreadable answer
             stopped = str(err)
-            doubt = " It may have been deleted." if isinstance(err, GaveUp) and err.doubtful else ""
-            _fail(bisector, batch, f"Not deleted: {err}.{doubt} Run the delete again later.")
+            _fail(bisector, batch, f"{err}. {_maybe_applied(err, 'deleted')} Run the delete again.")
             break
         if options.progress is not None:
             options.progress(len(batch))
@@ -363,6 +365,12 @@ def delete_leads(client: LeadsClient, ids: Sequence[str], options: DeleteOptions
         why = "interrupted" if interrupted else f"the run stopped ({stopped})"
         _fail(bisector, wanted, f"Not sent: {why}. Run the delete again.")
     return DeletedIds(bisector.outcomes, stopped, interrupted, sender.requests, sender.rate_limited)
+
+
+def _maybe_applied(err: ApiError, done: str) -> str:
+    """Whether the request that failed may have been applied, in a word for the report."""
+    doubtful = err.doubtful if isinstance(err, GaveUp) else err.in_doubt
+    return f"It may have been {done}." if doubtful else f"It was not {done}."
 
 
 def _fail(bisector: _Bisector, ids: Iterable[str], message: str) -> None:

@@ -370,30 +370,24 @@ def send_updates(
             stopped, interrupted = "interrupted", True
             break
         try:
-            done = _send_batch(client, sender, batch, columns)
-        except Interrupted:
+            _send_batch(client, sender, batch, columns, outcomes)
+        except Interrupted as err:
             stopped, interrupted = "interrupted", True
-            message = (
-                "Interrupted while waiting to send this row again; it may or may not have "
-                "been applied. Run the update again (safe)."
-            )
-            outcomes.update(_failed(batch, message))
+            maybe = "it may have been applied" if err.doubtful else "it was not applied"
+            message = f"Interrupted before this row was settled: {maybe}. Run the update again."
+            _fail(outcomes, batch, message)
             break
-        except GaveUp as err:
+        except ApiError as err:  # retries ran out, the token refused, an unreadable answer
             stopped = str(err)
-            outcomes.update(_failed(batch, f"{err}. Run the update again later (safe)."))
+            doubtful = err.doubtful if isinstance(err, GaveUp) else err.in_doubt
+            maybe = "It may have been applied" if doubtful else "It was not applied"
+            _fail(outcomes, batch, f"{err}. {maybe}: run the update again (safe).")
             break
-        except ApiError as err:  # the token refused, an unreadable answer, no such endpoint
-            stopped = str(err)
-            outcomes.update(_failed(batch, f"Not applied: {err}."))
-            break
-        outcomes.update(done)
         if options.progress is not None:
             options.progress(len(batch))
     if stopped is not None:
         why = "interrupted" if interrupted else f"the run stopped ({stopped})"
-        rest = [u for u in updates if u.row not in outcomes]
-        outcomes.update(_failed(rest, f"Not sent: {why}. Run the update again (safe)."))
+        _fail(outcomes, updates, f"Not sent: {why}. Run the update again (safe).")
     return SentUpdates(outcomes, stopped, interrupted, sender.requests, sender.rate_limited)
 
 
@@ -402,10 +396,13 @@ def _send_batch(
     sender: Sender,
     batch: Sequence[StatusUpdate],
     columns: Mapping[str, str],
-) -> dict[int, ItemOutcome]:
-    done: dict[int, ItemOutcome] = {}
+    done: dict[int, ItemOutcome],
+) -> None:
+    """Settle one batch's rows into `done` (the run's outcomes: kept if this raises)."""
     pending = list(batch)
     while pending:
+        if len(pending) < len(batch):
+            sender.check()  # Ctrl-C: the rest of a 422 batch is not sent again
         try:
             answer = sender.send(partial(client.update_leads, [u.payload() for u in pending]))
         except ValidationFailed as err:
@@ -415,7 +412,7 @@ def _send_batch(
                 for update in pending:
                     issues = tuple(Issue(update.row, None, "rejected", m) for m in messages)
                     done[update.row] = ItemOutcome(update.row, REJECTED, errors=issues)
-                return done
+                return
             for index, complaints in placed.items():
                 update = pending[index]
                 issues = tuple(
@@ -430,7 +427,6 @@ def _send_batch(
         for update in pending:
             done[update.row] = ItemOutcome(update.row, UPDATED, lead_id=ids.get(update.reference))
         break
-    return done
 
 
 _ITEM_PATH = re.compile(r"\bleads\.\d+\.")
@@ -444,11 +440,12 @@ def _readable(name: str, message: str) -> str:
     return text
 
 
-def _failed(updates: Iterable[StatusUpdate], message: str) -> dict[int, ItemOutcome]:
-    return {
-        u.row: ItemOutcome(u.row, FAILED, errors=(Issue(u.row, None, "failed", message),))
-        for u in updates
-    }
+def _fail(done: dict[int, ItemOutcome], updates: Iterable[StatusUpdate], message: str) -> None:
+    """The rows without an outcome yet are `failed`, saying why."""
+    for u in updates:
+        if u.row not in done:
+            issue = Issue(u.row, None, "failed", message)
+            done[u.row] = ItemOutcome(u.row, FAILED, errors=(issue,))
 
 
 # --- end to end -------------------------------------------------------------------------------

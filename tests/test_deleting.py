@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,15 @@ from importer.cli import ExitStatus
 from importer.client import LeadsClient
 from importer.deleting import DeleteOptions, delete_leads
 from importer.report import read_report
+from importer.sandbox import RunningSandbox
 from tests.conftest import TEST_TOKEN, serve_sandbox
 from tests.test_bulk import cli, seed_leads, set_status
 
 UNKNOWN_ID = "01ZZZZZZZZZZZZZZZZZZZZZZZZ"
 
 
-def remaining(running: object) -> set[str]:
-    return {lead["id"] for lead in running.sandbox.store.leads(TEST_TOKEN)}  # type: ignore[attr-defined]
+def remaining(running: RunningSandbox) -> set[str]:
+    return {lead["id"] for lead in running.sandbox.store.leads(TEST_TOKEN)}
 
 
 def test_delete_from_a_text_file_end_to_end(tmp_path: Path) -> None:
@@ -138,3 +140,28 @@ def test_ids_as_arguments_under_a_rate_limit_and_a_lost_answer(tmp_path: Path) -
         assert done.exit_code == 0, done.output
         assert json.loads(done.stdout)["deleted"] == 4 and remaining(running) == set()
         assert running.sandbox.stats["DELETE /leads"] == 2
+
+
+class StopOnSecondLook(threading.Event):
+    """Ctrl-C pressed right after the first request: the second look at the event sees it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.looks > 1 or super().is_set()
+
+
+def test_interrupt_mid_bisection_sends_no_more_and_says_nothing_was_deleted() -> None:
+    with serve_sandbox() as running:
+        leads = seed_leads(running, 100)
+        set_status(running, [leads[7]["reference"]], "confirmed")  # the batch is refused
+        options = DeleteOptions(stop=StopOnSecondLook())
+        with LeadsClient(running.url, TEST_TOKEN) as client:
+            result = delete_leads(client, [lead["id"] for lead in leads], options)
+        assert result.interrupted and result.requests == 1
+        assert {outcome for outcome, _ in result.outcomes.values()} == {"failed"}
+        assert all("it was not deleted" in why for _, why in result.outcomes.values())
+        assert len(remaining(running)) == 100

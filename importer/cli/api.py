@@ -420,7 +420,7 @@ def delete_command(
     id_list = read_lead_ids(ids_file, ids, sheet)
     sendable = {lead_id for _, lead_id in id_list.ids if check_id(lead_id) is None}
     source = f" (from {ids_file})" if ids_file else ""
-    if not yes:
+    if sendable and not yes:
         prompt = f"Delete {len(sendable)} leads{source}? This cannot be undone."
         try:
             confirmed = click.confirm(prompt, err=True)
