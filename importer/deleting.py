@@ -107,6 +107,20 @@ class IdList:
     column: str | None
     path: Path | None = None
     sheet: str | None = None
+    issues: tuple[Issue, ...] = ()  # what reading the sheet noticed (rows not to send)
+
+    def problems(self) -> dict[int, str]:
+        """Rows not to send, and why: no usable id, or a row reading could not make out."""
+        found = {row: why for row, lead_id in self.ids if (why := check_id(lead_id)) is not None}
+        for issue in self.issues:
+            if issue.is_error and issue.row is not None:
+                found.setdefault(issue.row, issue.message)
+        return found
+
+    def sendable(self) -> list[str]:
+        """The ids to send, each once, in order."""
+        problems = self.problems()
+        return list(dict.fromkeys(i for row, i in self.ids if row not in problems))
 
 
 @dataclass(frozen=True)
@@ -232,7 +246,7 @@ def _read_sheet_ids(path: Path, sheet: str | None) -> IdList:
         column = _find_id_column(str(h) for h in frame.columns)
         source = frame[column] if column is not None else report_ids
         ids = tuple(zip(rows, (str(v).strip() for v in source.tolist()), strict=True))
-        return IdList(ids, frame, column, path, table.sheet)
+        return IdList(ids, frame, column, path, table.sheet, table.issues)
     column = _find_id_column(headers)
     if column is None and len(headers) == 1:
         # one column and no id header: a list of ids saved as CSV, its first id on line 1
@@ -241,7 +255,7 @@ def _read_sheet_ids(path: Path, sheet: str | None) -> IdList:
             path,
             [table.header_row, *rows],
         )
-        return replace(listed, sheet=table.sheet)
+        return replace(listed, sheet=table.sheet, issues=table.issues)
     if column is None:
         found = ", ".join(repr(h) for h in headers)
         hint = ""
@@ -252,7 +266,7 @@ def _read_sheet_ids(path: Path, sheet: str | None) -> IdList:
             )
         raise MappingError(f"{path}: no `id` column (columns found: {found}).{hint}")
     ids = tuple(zip(rows, (str(v).strip() for v in frame[column].tolist()), strict=True))
-    return IdList(ids, frame, column, path, table.sheet)
+    return IdList(ids, frame, column, path, table.sheet, table.issues)
 
 
 # --- deleting ---------------------------------------------------------------------------------
@@ -395,9 +409,8 @@ def delete_ids(id_list: IdList, client: LeadsClient, options: DeleteOptions) -> 
     """Check the ids, delete the good ones, and write the report when there is a file for it
     (`options.report`, else beside the ids file)."""
     given = id_list.ids
-    problems = {row: why for row, lead_id in given if (why := check_id(lead_id)) is not None}
-    sendable = [lead_id for row, lead_id in given if row not in problems]
-    deleted = delete_leads(client, sendable, options)
+    problems = id_list.problems()
+    deleted = delete_leads(client, id_list.sendable(), options)
     first_row: dict[str, int] = {}
     rows: list[ItemOutcome] = []
     painted = frozenset({id_list.column}) if id_list.column else frozenset()

@@ -267,6 +267,9 @@ def check_updates(
     references, raw_statuses = column("reference"), column("status")
     raw_dates = column("action_date")
     issues: dict[int, list[Issue]] = {}
+    for found in sheet.table.issues:  # what reading noticed (a garbled line...): not sent
+        if found.is_error and found.row is not None:
+            issues.setdefault(found.row, []).append(found)
     keys: list[str | None] = []
     dates: list[str | None] = []
     for row, raw_status, raw_date in zip(rows, raw_statuses, raw_dates, strict=True):

@@ -409,7 +409,7 @@ def delete_command(
     `refused`, the rest deleted. Others: `not found`, `invalid`, `failed`. The report goes
     to --report, else beside FILE (ids as arguments: only the lines on stderr).
     """
-    from importer.deleting import DeleteOptions, check_id, delete_ids, read_lead_ids
+    from importer.deleting import DeleteOptions, delete_ids, read_lead_ids
     from importer.report import default_report_path
 
     if not ids and ids_file is None:
@@ -418,7 +418,7 @@ def delete_command(
     if target is not None:
         _output_path(target, "Report", ids_file)
     id_list = read_lead_ids(ids_file, ids, sheet)
-    sendable = {lead_id for _, lead_id in id_list.ids if check_id(lead_id) is None}
+    sendable = id_list.sendable()
     source = f" (from {ids_file})" if ids_file else ""
     if sendable and not yes:
         prompt = f"Delete {len(sendable)} leads{source}? This cannot be undone."
