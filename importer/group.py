@@ -236,31 +236,48 @@ def _conflicts(
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+#: How many trailing digits of a phone identify it: ``0612345678``, ``+212612345678`` and
+#: ``00212 6 12 34 56 78`` are one number (Moroccan numbers have 9 after the prefix).
+PHONE_DIGITS = 9
+
+
 def import_key_for(
-    lead_fields: Sequence[str],
-    products: Sequence[tuple[str, Any, Any]],
-    data: Sequence[tuple[str, str]],
+    *, full_name: str, phone: str, address: str, products: Sequence[tuple[str, Any, Any]]
 ) -> str:
-    """``hash:`` + the start of the SHA-256 of the lead's content: the same in every run.
+    """``hash:`` + the start of the SHA-256 of what identifies an order: the same in every run.
 
-    ``lead_fields`` are the values of ``LEAD_FIELDS`` (full_name, phone, city, area,
-    address) in that order; products are (sku, quantity, total); data (key, value).
+    The key of an order without an order number is who (the phone's last ``PHONE_DIGITS``
+    digits, the name), where (the address) and what (each product's sku, quantity, total),
+    name and address in lower case. Nothing else counts: city and area are often corrected,
+    and the other columns (status, notes, agent) change after the import; none of that must
+    make an imported order look new. ``products`` are (sku, quantity, total).
     """
-    return _hash_key(_canonical_json(lead_fields, products, data).encode("utf-8"))
+    phones, names, addresses = _identity(
+        pa.array([phone], pa.large_string()),
+        pa.array([full_name], pa.large_string()),
+        pa.array([address], pa.large_string()),
+    )
+    who = [phones[0].as_py(), names[0].as_py(), addresses[0].as_py()]
+    return _hash_key(_canonical_json(who, products).encode("utf-8"))
 
 
-def _canonical_json(
-    lead_fields: Sequence[str],
-    products: Sequence[tuple[str, Any, Any]],
-    data: Sequence[tuple[str, str]],
-) -> str:
+def _identity(phones: pa.Array, names: pa.Array, addresses: pa.Array) -> list[pa.Array]:
+    """Phone, name and address as they count in a key, whole columns at once."""
+    digits = pc.replace_substring_regex(phones, pattern=r"[^0-9]+", replacement="")
+    return [
+        pc.utf8_slice_codeunits(digits, start=-PHONE_DIGITS),
+        pc.utf8_lower(names),
+        pc.utf8_lower(addresses),
+    ]
+
+
+def _canonical_json(who: Sequence[str], products: Sequence[tuple[str, Any, Any]]) -> str:
     """The text hashed for an import key (grouping writes the same text column-wise)."""
     return str(
         _CANONICAL.encode(
             [
-                *lead_fields,
+                *who,
                 [[sku, quantity, _plain_number(total)] for sku, quantity, total in products],
-                [[key, value] for key, value in data],
             ]
         )
     )
@@ -380,7 +397,7 @@ class _Grouping:
         )
         product_of = _products(line_codes, plain, self.skus, self.quantities, self.totals)
         data_codes = _combined([_text_codes(c) for c in self.custom_columns], layout.count)
-        pairs_of, data_of = _custom_data(self.custom_keys, self.custom_columns, data_codes)
+        data_of = _custom_data(self.custom_keys, self.custom_columns, data_codes)
 
         sorted_rows = self.row_numbers[layout.by_order].tolist()
         ends = layout.starts + layout.sizes
@@ -405,7 +422,7 @@ class _Grouping:
                 keep[number] = True
                 products_of[number] = tuple(Product(s, int(q), float(t)) for s, q, t in lines)
 
-        keys = self.import_keys(lines_of, pairs_of, data_codes)
+        keys = self.import_keys(lines_of)
         orders = dict(zip(keys, rows_of, strict=True))
         full_names, phones, cities, areas, addresses = map(_python_texts, self.lead_columns)
         fields: dict[str, list[Any]] = {
@@ -475,13 +492,8 @@ class _Grouping:
             out[number] = (lines, clean)
         return out
 
-    def import_keys(
-        self,
-        checked: dict[int, tuple[list[tuple[str, Any, Any]], bool]],
-        pairs_of: list[list[tuple[str, str]]],
-        data_codes: np.ndarray,
-    ) -> list[str]:
-        """Each order's import key: ``order:`` + its key, else a content hash (in file order)."""
+    def import_keys(self, checked: dict[int, tuple[list[tuple[str, Any, Any]], bool]]) -> list[str]:
+        """Each order's import key: ``order:`` + its key, else ``import_key_for`` (file order)."""
         layout = self.layout
         first_key = self.order_keys.take(layout.first)
         keys: list[str] = pc.binary_join_element_wise(
@@ -490,17 +502,17 @@ class _Grouping:
         keyless = np.flatnonzero(~_filled(first_key))
         if len(keyless) == 0:
             return keys
-        texts = self.canonical_texts(keyless, pairs_of, data_codes)
+        full_name, phone, _city, _area, address = (c.take(keyless) for c in self.lead_columns)
+        who = _identity(phone, full_name, address)
+        texts = self.canonical_texts(keyless, who)
         # A few orders had their lines changed (SKUs from the catalog): hash what they hold.
         is_keyless = np.zeros(self.layout.count, dtype=bool)
         is_keyless[keyless] = True
         changed = np.array([n for n in checked if is_keyless[n]], dtype=np.int64)
         where = np.searchsorted(keyless, changed).tolist()
         for number, i in zip(changed.tolist(), where, strict=True):
-            fields = [column[number].as_py() for column in self.lead_columns]
             lines = checked[number][0]
-            pairs = pairs_of[int(data_codes[number])]
-            texts[i] = _canonical_json(fields, lines, pairs).encode("utf-8")
+            texts[i] = _canonical_json([c[i].as_py() for c in who], lines).encode("utf-8")
         hashed = list(map(_hash_key, texts))
         # The 2nd, 3rd ... order with the same content get #2, #3 ... in file order.
         copies: dict[str, int] = {}
@@ -512,15 +524,14 @@ class _Grouping:
         out[keyless] = np.fromiter(hashed, dtype=object, count=len(hashed))
         return list(out.tolist())
 
-    def canonical_texts(
-        self, keyless: np.ndarray, pairs_of: list[list[tuple[str, str]]], data_codes: np.ndarray
-    ) -> list[bytes]:
+    def canonical_texts(self, keyless: np.ndarray, who: list[pa.Array]) -> list[bytes]:
         """``_canonical_json`` of one-line orders from their own line, whole columns at once.
 
-        Each distinct text or number is written by the JSON encoder once; arrow joins them.
+        ``who`` is ``_identity`` of the orders. Each distinct text or number is written by
+        the JSON encoder once; arrow joins them.
         """
         at = self.layout.first[keyless]  # rows without an order key are orders of one row
-        parts = [_json_texts(column.take(keyless)) for column in self.lead_columns]
+        parts = [_json_texts(column) for column in who]
         sku = _json_texts(self.skus.take(at))
         quantity = _json_numbers(
             self.quantities[at], _exact_codes(self.frame, "quantity", _missing(self.quantities))[at]
@@ -528,10 +539,6 @@ class _Grouping:
         total = _json_numbers(
             self.totals[at], _exact_codes(self.frame, "total", _missing(self.totals))[at]
         )
-        data = pa.array(
-            [_CANONICAL.encode([[key, value] for key, value in pairs]) for pairs in pairs_of],
-            type=pa.large_string(),
-        ).take(data_codes[keyless])
 
         def text(value: str) -> pa.Scalar:
             return pa.scalar(value, pa.large_string())
@@ -540,7 +547,7 @@ class _Grouping:
             return pc.binary_join_element_wise(*pieces, text(""))
 
         line = joined(text("[["), sku, text(","), quantity, text(","), total, text("]]"))
-        body = pc.binary_join_element_wise(*parts, line, data, text(","))
+        body = pc.binary_join_element_wise(*parts, line, text(","))
         canonical = joined(text("["), body, text("]"))
         return list(canonical.cast(pa.large_binary()).to_pylist())
 
@@ -656,16 +663,17 @@ def _products(
 
 def _custom_data(
     keys: list[str], columns: list[pa.Array], codes: np.ndarray
-) -> tuple[list[list[tuple[str, str]]], list[tuple[CustomEntry, ...]]]:
-    """Per distinct custom data code: its non-empty (key, value) pairs; per order: its entries."""
+) -> list[tuple[CustomEntry, ...]]:
+    """Per order: its non-empty custom data entries, one shared tuple per distinct code."""
     at = _one_of_each(codes)
     values = [column.take(at).to_pylist() for column in columns]
-    pairs_of = [
-        [(key, texts[i]) for key, texts in zip(keys, values, strict=True) if texts[i]]
+    entries = [
+        tuple(
+            CustomEntry(key, texts[i]) for key, texts in zip(keys, values, strict=True) if texts[i]
+        )
         for i in range(len(at))
     ]
-    entries = [tuple(CustomEntry(key, value) for key, value in pairs) for pairs in pairs_of]
-    return pairs_of, [entries[code] for code in codes.tolist()]
+    return [entries[code] for code in codes.tolist()]
 
 
 def _required(row: int, field: str, column: str) -> Issue:

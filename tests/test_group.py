@@ -162,13 +162,57 @@ def test_a_caller_that_skipped_validation_still_gets_no_broken_lead() -> None:
 
 
 def test_the_content_hash_is_stable_and_reads_299_and_299_0_alike() -> None:
-    fields = ("Ahmed El Fassi", "0612345678", "Casablanca", "", "123 Main Street")
-    key = import_key_for(fields, [("SKU-001", 2, 299.0)], [("note", "x")])
-    assert key == import_key_for(fields, [("SKU-001", 2, 299)], [("note", "x")])
-    assert key != import_key_for(fields, [("SKU-001", 2, 299.5)], [("note", "x")])
-    assert key != import_key_for(fields, [("SKU-001", 2, 299)], [])
-    # Pinned: a changed hash would re-import every lead of every earlier run.
-    assert key == "hash:e64346b50c359c86fc8c"
+    who = {"full_name": "Ahmed El Fassi", "phone": "0612345678", "address": "123 Main Street"}
+    key = import_key_for(**who, products=[("SKU-001", 2, 299.0)])
+    assert key == import_key_for(**who, products=[("SKU-001", 2, 299)])
+    assert key != import_key_for(**who, products=[("SKU-001", 2, 299.5)])
+    assert key != import_key_for(**who, products=[("SKU-001", 1, 299)])
+    assert key != import_key_for(**who, products=[("SKU-002", 2, 299)])
+    # Pinned: a changed hash would re-import every lead of every earlier run. It is the
+    # SHA-256 of ["612345678","ahmed el fassi","123 main street",[["SKU-001",2,299]]].
+    assert key == "hash:2c34d259c7c7a4f1ca95"
+
+
+def test_the_content_hash_is_who_where_and_what_only() -> None:
+    products = [("SKU-001", 1, 100)]
+    key = import_key_for(
+        full_name="Ahmed El Fassi", phone="0612345678", address="12 Rue Atlas", products=products
+    )
+    # the same order, written another way
+    for phone in ("+212612345678", "00212 6 12 34 56 78", "612345678", "06-12-34-56-78"):
+        assert key == import_key_for(
+            full_name="Ahmed El Fassi", phone=phone, address="12 Rue Atlas", products=products
+        ), phone
+    assert key == import_key_for(
+        full_name="AHMED EL FASSI", phone="0612345678", address="12 rue atlas", products=products
+    )
+    # another customer, another address
+    assert key != import_key_for(
+        full_name="Ahmed El Fassi", phone="0612345679", address="12 Rue Atlas", products=products
+    )
+    assert key != import_key_for(
+        full_name="Ahmed Fassi", phone="0612345678", address="12 Rue Atlas", products=products
+    )
+    assert key != import_key_for(
+        full_name="Ahmed El Fassi", phone="0612345678", address="14 Rue Atlas", products=products
+    )
+
+
+def test_a_status_column_city_or_area_do_not_change_the_keys() -> None:
+    """A sheet gets a `Statut` column after the import, a city is respelled: same orders."""
+    before = group_leads(mapped_table([row(), row(phone="0622222222", sku="SKU-002")]), set()).leads
+    after = group_leads(
+        mapped_table(
+            [
+                row(city="Casa", area="", **{"data:Statut": "confirmé"}),
+                row(phone="+212622222222", sku="SKU-002", **{"data:Statut": "à rappeler"}),
+            ]
+        ),
+        set(),
+    ).leads
+    assert [lead.key for lead in after] == [lead.key for lead in before]
+    assert all(lead.key.startswith("hash:") for lead in after)
+    assert after[0].data == (CustomEntry("Statut", "confirmé"),)  # still sent, just not keyed
 
 
 def test_keys_are_the_same_across_files_and_runs() -> None:
@@ -292,7 +336,12 @@ def _reference(
         if order_key:
             key = f"order:{order_key}"
         else:
-            key = import_key_for(fields, lines, data)
+            key = import_key_for(
+                full_name=chosen["full_name"],
+                phone=chosen["phone"],
+                address=chosen["address"],
+                products=lines,
+            )
             copies[key] = copies.get(key, 0) + 1
             key += f"#{copies[key]}" if copies[key] > 1 else ""
         orders[key] = rows
@@ -425,8 +474,13 @@ def test_hash_keys_written_column_wise_are_import_key_for(text: str, total: floa
     )
     catalog = Catalog(frozenset({"SKU-1"}), {"argan oil": "SKU-1"})
     leads = group_leads(mapped, set(), catalog).leads
-    fields = [text, "0612345678", "Casablanca", "Maarif", text]
-    key = import_key_for(fields, [("SKU-001", 2, total)], [("note", text)])
+    key = import_key_for(
+        full_name=text, phone="0612345678", address=text, products=[("SKU-001", 2, total)]
+    )
     assert [lead.key for lead in leads[:2]] == [key, key + "#2"]
-    fields = ["Ahmed El Fassi", "0612345678", "Casablanca", "Maarif", "123 Main Street"]
-    assert leads[2].key == import_key_for(fields, [("SKU-1", 2, total)], [])
+    assert leads[2].key == import_key_for(
+        full_name="Ahmed El Fassi",
+        phone="0612345678",
+        address="123 Main Street",
+        products=[("SKU-1", 2, total)],
+    )
