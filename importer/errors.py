@@ -32,6 +32,13 @@ class LedgerError(Exception):
     """The ledger file cannot be used (newer schema, not a ledger, not writable)."""
 
 
+class ConfigError(Exception):
+    """The configuration cannot be used: the API's address, the token, the report's path.
+
+    Raised before anything is sent; the message never repeats a secret.
+    """
+
+
 # --- the API -----------------------------------------------------------------------------------
 
 
@@ -40,11 +47,13 @@ class ApiError(Exception):
 
     ``transient``: trying again later may work. ``in_doubt``: the request may have been
     committed by the server although we got no usable answer (a write must be looked up,
-    never blindly sent again).
+    never blindly sent again). ``fatal``: the API cannot be used as configured (token
+    refused, answers sent elsewhere): the run stops instead of trying the next batch.
     """
 
     transient: ClassVar[bool] = False
     in_doubt: ClassVar[bool] = False
+    fatal: ClassVar[bool] = False
 
     def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
         super().__init__(message)
@@ -58,6 +67,8 @@ class ApiError(Exception):
 
 class AuthError(ApiError):
     """401, or 403 on create/update/read: the token is refused. Stop the run."""
+
+    fatal = True
 
 
 class Forbidden(ApiError):
@@ -111,6 +122,27 @@ class ResponseLost(ApiError):
 
 
 class BadResponse(ApiError):
-    """An answer we cannot read (not JSON, or not the documented shape)."""
+    """An answer we cannot read (not JSON, not the documented shape, a listing that never ends)."""
 
+    in_doubt = True
+
+
+class Redirected(ApiError):
+    """A redirect we do not follow: any redirect of a write, or a read sent to another origin.
+
+    The base URL is wrong (or something between us and the API is): stop the run. A write
+    answered with a redirect is treated as in doubt: it is looked up before it is sent again.
+    """
+
+    in_doubt = True
+    fatal = True
+
+
+class Interrupted(ApiError):
+    """The run was asked to stop (Ctrl-C, SIGTERM): a wait was cut short or a request abandoned.
+
+    An abandoned write may have been committed: it is in doubt.
+    """
+
+    transient = True
     in_doubt = True

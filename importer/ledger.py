@@ -18,7 +18,7 @@ import platformdirs
 from importer.errors import LedgerError as LedgerError
 from importer.model import Lead, LeadOutcome, Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Lead states. ``sending``: recorded before the POST, outcome unknown until recorded after.
 SENDING = "sending"
@@ -69,6 +69,27 @@ CREATE TABLE IF NOT EXISTS leads (
 );
 CREATE INDEX IF NOT EXISTS leads_state ON leads (account, state);
 """
+
+#: Version 2: what the server holds. ``server_keys`` are the ``import_id``s of the account's
+#: leads as listed by ``GET /leads``; ``server_sync`` says up to when that list is complete
+#: (the server's clock at the start of the last listing that went to its end).
+_SCHEMA_V2 = """
+CREATE TABLE IF NOT EXISTS server_keys (
+    account   TEXT NOT NULL,
+    import_id TEXT NOT NULL,
+    ref       TEXT NOT NULL,
+    PRIMARY KEY (account, import_id)
+);
+CREATE TABLE IF NOT EXISTS server_sync (
+    account   TEXT PRIMARY KEY,
+    synced_at TEXT NOT NULL,
+    leads     INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+#: Each step brings the schema from the version before it to its own; only
+#: ``CREATE ... IF NOT EXISTS`` and ``ALTER TABLE`` so that steps combine when merged.
+_STEPS = {1: _SCHEMA, 2: _SCHEMA_V2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +341,75 @@ class Ledger:
                 rows,
             )
 
+    def record_found(self, found: Sequence[tuple[Lead, str]]) -> None:
+        """Leads found on the server (an earlier run, another machine): ``created`` with that ref.
+
+        Leads the ledger never saw get a row; a ``created`` lead keeps the ref it has.
+        """
+        stamp = _now().isoformat()
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO leads (account, key, state, ref, phone, content, updated_at, message)"
+                " VALUES (?, ?, 'created', ?, ?, ?, ?, '') "
+                "ON CONFLICT (account, key) DO UPDATE SET state = 'created',"
+                " ref = COALESCE(leads.ref, excluded.ref), updated_at = excluded.updated_at,"
+                " message = '' WHERE leads.state != 'created' OR leads.ref IS NULL",
+                [
+                    (self.account, lead.key, ref, lead.phone, content_hash(lead), stamp)
+                    for lead, ref in found
+                ],
+            )
+
+    # --- what the server holds ----------------------------------------------------------------
+
+    def server_synced_at(self) -> datetime | None:
+        """Up to when the account's server keys are complete (None: never listed to the end)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT synced_at FROM server_sync WHERE account = ?", (self.account,)
+            ).fetchone()
+        return _time(row[0]) if row else None
+
+    def record_server_keys(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """``(import_id, ref)`` of leads seen on the server; the first ref seen for a key stays."""
+        if not pairs:
+            return
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO server_keys (account, import_id, ref) VALUES (?, ?, ?)",
+                [(self.account, key, ref) for key, ref in pairs],
+            )
+
+    def finish_server_sync(self, synced_at: datetime) -> None:
+        """The server keys are complete up to ``synced_at`` (the server's clock)."""
+        with self._write() as conn:
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM server_keys WHERE account = ?", (self.account,)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO server_sync (account, synced_at, leads) VALUES (?, ?, ?) "
+                "ON CONFLICT (account) DO UPDATE SET synced_at = excluded.synced_at,"
+                " leads = excluded.leads",
+                (self.account, synced_at.astimezone(UTC).isoformat(), int(count)),
+            )
+
+    def server_refs(self, keys: Sequence[str]) -> dict[str, str]:
+        """The ref of each of these keys the server is known to hold."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._conn.execute(
+                        "SELECT import_id, ref FROM server_keys "
+                        f"WHERE account = ? AND import_id IN ({marks})",
+                        (self.account, *chunk),
+                    ).fetchall()
+                )
+        return found
+
 
 _ENTRY_COLUMNS = "key, state, ref, batch, run_id, phone, content, sent_at, message"
 
@@ -350,12 +440,12 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 f"This ledger was written by a newer wedocod-importer (schema {current}); "
                 "upgrade, or use another --ledger."
             )
-        if current < 1:
+        for step in range(current + 1, SCHEMA_VERSION + 1):
             # statement by statement: executescript would commit our transaction midway
-            for statement in _SCHEMA.split(";"):
+            for statement in _STEPS[step].split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (step,))
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

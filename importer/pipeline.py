@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from importer.errors import ApiError
+from importer.errors import ConfigError
 from importer.group import group_leads
 from importer.mapping import (
     MappedTable,
@@ -194,6 +195,8 @@ def check_file(
     path: Path, options: SourceOptions, report: Path | None = None, *, write: bool = True
 ) -> RunResult:
     """Everything but the network: each row `valid` or `invalid`, and the report."""
+    if write:
+        check_report_path(report or default_report_path(path), path)
     prepared = prepare_file(path, options)
     with paused_gc():
         rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
@@ -217,40 +220,87 @@ def import_file(
     ledger_path: Path | None = None,
     on_prepared: Callable[[Prepared], None] | None = None,
 ) -> RunResult:
-    """Check the file, upload its valid leads exactly once, and write the report."""
+    """Check the file, upload its valid leads exactly once, and write the report.
+
+    The report's path and the connection are checked before anything is read or sent
+    (``ConfigError``). When the API stops the run (token refused, server failing) after
+    something was sent, the report is written for what was done and ``stopped`` says why;
+    when it stops before anything was sent, its error is raised. The ledger's run is
+    closed whatever happens.
+    """
     # the network stack is imported here, not at the top: `check` needs none of it
     from importer.client import LeadsClient
     from importer.ledger import Ledger
-    from importer.upload import CircuitOpen, upload_leads
+    from importer.upload import RunStopped, upload_leads
 
-    prepared = prepare_file(path, options)
-    if on_prepared is not None:
-        on_prepared(prepared)
-    client = LeadsClient(connection.base_url, connection.token)
-    ledger = Ledger.open(ledger_path or Ledger.default_path(), client.account_id)
+    check_report_path(report or default_report_path(path), path)
+    client = LeadsClient(connection.base_url, connection.token, stop=upload.stop)
+    try:
+        prepared = prepare_file(path, options)
+        if on_prepared is not None:
+            on_prepared(prepared)
+        ledger = Ledger.open(ledger_path or Ledger.default_path(), client.account_id)
+    except BaseException:
+        client.close()
+        raise
     stopped: str | None = None
+    status, counts = "interrupted", {}
     try:
         run_id = ledger.start_run(str(path), len(prepared.table.frame), len(prepared.orders))
         try:
-            outcomes = upload_leads(client, prepared.leads, ledger, run_id, upload)
-        except CircuitOpen as err:
-            outcomes = list(err.outcomes)
-            stopped = str(err)
-        except ApiError as err:  # the token refused: nothing more can be done in this run
-            ledger.finish_run(run_id, {}, f"stopped: {err}")
+            try:
+                outcomes = upload_leads(client, prepared.leads, ledger, run_id, upload)
+            except RunStopped as err:
+                if not err.sent and err.cause is not None:
+                    # nothing was sent: the run could not be done at all
+                    status = f"stopped: {err.cause}"
+                    raise err.cause from err
+                outcomes, stopped = list(err.outcomes), str(err)
+            if upload.stop is not None and upload.stop.is_set():
+                stopped = stopped or "interrupted"
+            result = _import_result(prepared, outcomes, path, report, stopped)
+            counts = _counts(result.summary)
+            status = "complete" if result.complete else (stopped or "partial")
+            return result
+        except KeyboardInterrupt:
+            status = "interrupted"
             raise
-        if upload.stop is not None and upload.stop.is_set():
-            stopped = stopped or "interrupted"
-        result = _import_result(prepared, outcomes, path, report, stopped)
-        ledger.finish_run(
-            run_id,
-            _counts(result.summary),
-            "complete" if result.complete else (stopped or "partial"),
-        )
-        return result
+        except Exception as err:
+            if not status.startswith("stopped"):
+                status = f"stopped: {err}"
+            raise
+        finally:
+            ledger.finish_run(run_id, counts, status)
     finally:
         ledger.close()
         client.close()
+
+
+def check_report_path(report: Path, source: Path) -> Path:
+    """``report`` if a report can be written there, else ``ConfigError`` saying why.
+
+    Called before anything is read or sent: an import must not end with nowhere to say
+    what it did. A report is ``.xlsx`` or ``.csv``, in a folder that exists and is
+    writable, and never the input file itself.
+    """
+    report = Path(report)
+    if report.suffix.lower() not in (".xlsx", ".csv"):
+        raise ConfigError(
+            f"{report}: a report is written as .xlsx or .csv, "
+            f"not {report.suffix or 'a file without suffix'!r}."
+        )
+    if report.is_dir():
+        raise ConfigError(f"{report}: this is a folder; give the report's file name.")
+    folder = report.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{report}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{report}: the folder {folder} is not writable.")
+    if report.resolve() == Path(source).resolve() or (
+        report.exists() and Path(source).exists() and os.path.samefile(report, source)
+    ):
+        raise ConfigError(f"{report}: this is the input file itself; the report goes elsewhere.")
+    return report
 
 
 def _import_result(

@@ -16,6 +16,8 @@ from typing import Any
 from importer.client import (
     ApiError,
     AuthError,
+    BadResponse,
+    Interrupted,
     LeadsClient,
     RateLimited,
     ValidationFailed,
@@ -40,20 +42,108 @@ class UploadOptions:
     rate_limit_attempts: int = 60  # 429s tolerated per batch before its leads are failed
     backoff: float = 0.5  # first backoff step, seconds (doubles, full jitter)
     max_backoff: float = 30.0
+    max_wait: float = 60.0  # the longest single wait, whatever a Retry-After asks
     lookup_slack: float = 60.0  # seconds subtracted from send times in lookups (clock skew)
+    #: Seconds the listing of the account's leads reaches back before the last complete one:
+    #: leads committed while it was read, or processed late from a queue, are not missed.
+    sync_slack: float = 600.0
     #: The docs' default: bigger batches may be processed asynchronously, so after a lost
     #: answer their leads are looked up for `wait` seconds before they count as absent.
     sync_threshold: int = 10
 
 
-class CircuitOpen(ApiError):
+class RunStopped(ApiError):
+    """The API stopped the run before every lead was tried.
+
+    ``outcomes`` has every lead's (those never tried: ``failed``, "not sent"); ``cause`` is
+    the error that stopped it (None: the breaker); ``sent`` says whether any POST was made.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        outcomes: Sequence[LeadOutcome] = (),
+        *,
+        cause: ApiError | None = None,
+        sent: bool = True,
+    ) -> None:
+        super().__init__(message, status=cause.status if cause else None)
+        self.outcomes: list[LeadOutcome] = list(outcomes)
+        self.cause = cause
+        self.sent = sent
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CircuitOpen(RunStopped):
     """Too many transient failures in a row: the run stopped. ``outcomes`` has every lead's."""
 
     transient = True
 
-    def __init__(self, message: str, outcomes: Sequence[LeadOutcome] = ()) -> None:
-        super().__init__(message)
-        self.outcomes: list[LeadOutcome] = list(outcomes)
+
+# --- what the server already holds --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSync:
+    """One listing of the account's leads: requests made, leads listed, from when."""
+
+    requests: int
+    leads: int
+    since: datetime | None  # None: the whole account was listed
+
+
+def sync_server_keys(
+    client: LeadsClient, ledger: Ledger, *, slack: float, per_page: int = 100
+) -> ServerSync:
+    """Bring the ledger's copy of the account's ``import_id``s up to date.
+
+    The first time, every lead of the account is listed (``ceil(N / per_page)`` requests);
+    after that only those created since the last complete listing, minus ``slack`` seconds
+    (``GET /leads?start_at=...``). The listing goes to its last page: nothing depends on the
+    order of the leads. When the leads listed are fewer than the server announced (pages
+    shifted under deletions), it is read once more. Raises ``ApiError`` when the listing
+    cannot be completed: then nothing may be sent.
+    """
+    last = ledger.server_synced_at()
+    since = last - timedelta(seconds=slack) if last is not None else None
+    requests = leads = 0
+    for attempt in (1, 2):
+        started = datetime.now(UTC)
+        snapshot: datetime | None = None
+        announced: int | None = None
+        refs: set[str] = set()
+        unnamed = 0
+        for got in client.pages(
+            start_at=_start_at(since) if since is not None else None, per_page=per_page
+        ):
+            requests += 1
+            if snapshot is None:
+                # the server's clock, unless ours is earlier: a lower bound must not be late
+                snapshot = min(got.served_at or started, started)
+                announced = got.total
+            pairs = []
+            for item in got.items:
+                ref = item.get("reference")
+                if ref is None:
+                    unnamed += 1
+                    continue
+                refs.add(str(ref))
+                key = _import_id(item)
+                if key is not None:
+                    pairs.append((key, str(ref)))
+            ledger.record_server_keys(pairs)
+        leads = len(refs) + unnamed
+        if announced is None or leads >= announced:
+            break
+        if attempt == 2:
+            raise BadResponse(
+                f"GET /leads announced {announced} leads but listed {leads} different ones, "
+                "twice: the account's leads cannot be checked for duplicates"
+            )
+    ledger.finish_server_sync(snapshot or started)
+    return ServerSync(requests=requests, leads=leads, since=since)
 
 
 # --- finding leads on the server ----------------------------------------------------------
@@ -145,36 +235,27 @@ class LeadFinder:
 
     def _scan_listing(self, missing: Sequence[Wanted], since: datetime, max_pages: int) -> bool:
         """Page through leads created since ``since``; True if every page was seen."""
-        page = 1
-        while True:
-            got = self.client.list_leads(
-                start_at=_start_at(since), page=page, per_page=self.per_page
-            )
-            self.calls += 1
-            self._keep(got.items)
-            if page >= got.pages or not got.items:
-                return True
-            if len(self.cached(missing)) == len(missing) or page >= max_pages:
-                return False
-            page += 1
-
-    def _scan_phone(self, phone: str, since: datetime) -> None:
-        page = 1
-        while True:
-            got = self.client.list_leads(
-                keyword=phone,
-                search_by="phone",
-                match_type="exact",
-                start_at=_start_at(since),
-                page=page,
-                per_page=self.per_page,
-            )
+        for got in self.client.pages(start_at=_start_at(since), per_page=self.per_page):
             with self._seen_lock:
                 self.calls += 1
             self._keep(got.items)
-            if page >= got.pages or not got.items:
-                return
-            page += 1
+            if got.is_last(self.per_page):
+                return True
+            if len(self.cached(missing)) == len(missing) or got.page >= max_pages:
+                return False
+        return True
+
+    def _scan_phone(self, phone: str, since: datetime) -> None:
+        for got in self.client.pages(
+            keyword=phone,
+            search_by="phone",
+            match_type="exact",
+            start_at=_start_at(since),
+            per_page=self.per_page,
+        ):
+            with self._seen_lock:
+                self.calls += 1
+            self._keep(got.items)
 
     def poll(
         self,
@@ -192,9 +273,7 @@ class LeadFinder:
         ``halt()`` says so.
         """
         # async processing takes a moment: looking at once mostly costs a call for nothing
-        first = min(0.5, max(0.0, deadline - time.monotonic()))
-        if first and not halt():
-            time.sleep(first)
+        _nap(min(0.5, max(0.0, deadline - time.monotonic())), halt)
         pause = 0.5
         while True:
             final = time.monotonic() >= deadline
@@ -203,8 +282,18 @@ class LeadFinder:
                 return found
             if halt():
                 return found
-            time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+            _nap(max(0.0, min(pause, deadline - time.monotonic())), halt)
             pause = min(pause * 2, 5.0)
+
+
+def _nap(seconds: float, halt: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, or less when ``halt()`` turns true (checked every 0.1 s)."""
+    end = time.monotonic() + seconds
+    while not halt():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.1, left))
 
 
 # --- pacing and the breaker ---------------------------------------------------------------
@@ -221,12 +310,14 @@ class Pacer:
         with self._lock:
             self._not_before = max(self._not_before, time.monotonic() + seconds)
 
-    def wait(self, halt: threading.Event) -> None:
-        while True:
+    def wait(self, halt: Callable[[], bool]) -> None:
+        """Until the gate opens, or ``halt()`` turns true."""
+        while not halt():
             with self._lock:
                 delay = self._not_before - time.monotonic()
-            if delay <= 0 or halt.wait(min(delay, 1.0)):
+            if delay <= 0:
                 return
+            time.sleep(min(delay, 0.1))
 
 
 class Breaker:
@@ -301,6 +392,8 @@ class _Upload:
         self.outcomes: dict[str, LeadOutcome] = {}
         self._lock = threading.Lock()
         self.slack = timedelta(seconds=options.lookup_slack)
+        self.sent = False  # whether any POST was made in this run
+        self.sync: ServerSync | None = None
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -310,10 +403,15 @@ class _Upload:
             self.halt.set()
         return self.halt.is_set()
 
-    def settle(self, outcomes: Sequence[LeadOutcome]) -> None:
+    def nap(self, seconds: float) -> None:
+        """Wait ``seconds`` (at most ``max_wait``), less when the run stops."""
+        _nap(min(seconds, self.options.max_wait), self.stopping)
+
+    def settle(self, outcomes: Sequence[LeadOutcome], *, record: bool = True) -> None:
         if not outcomes:
             return
-        self.ledger.record_outcomes(outcomes)
+        if record:
+            self.ledger.record_outcomes(outcomes)
         with self._lock:
             for outcome in outcomes:
                 self.outcomes[outcome.key] = outcome
@@ -323,7 +421,38 @@ class _Upload:
     def since(self, sent_at: datetime) -> datetime:
         return self.options.since or (sent_at - self.slack)
 
+    def finish(self, leads: Sequence[Lead], reason: str) -> list[LeadOutcome]:
+        """Every lead's outcome, in input order; leads never tried are ``failed``, not sent."""
+        return [
+            self.outcomes.get(lead.key)
+            or LeadOutcome(
+                lead.key,
+                Outcome.FAILED,
+                message=f"Not sent: {reason} before this lead's turn. Run the import again.",
+            )
+            for lead in leads
+        ]
+
     # --- before anything is sent --------------------------------------------------------------
+
+    def check_server(self, todo: Sequence[Lead], entries: dict[str, LedgerEntry]) -> None:
+        """Leads the server already holds (same ``import_id``) are settled, never sent.
+
+        They were created by an earlier run of ours (``created``: it had left them in doubt)
+        or by another machine, ledger or installation (``skipped``, with the server's ref).
+        """
+        self.sync = sync_server_keys(self.client, self.ledger, slack=self.options.sync_slack)
+        refs = self.ledger.server_refs([lead.key for lead in todo])
+        found = [(lead, refs[lead.key]) for lead in todo if lead.key in refs]
+        if not found:
+            return
+        self.ledger.record_found(found)
+        outcomes = []
+        for lead, ref in found:
+            entry = entries.get(lead.key)
+            kind = Outcome.CREATED if entry is not None and entry.in_doubt else Outcome.SKIPPED
+            outcomes.append(LeadOutcome(lead.key, kind, ref=ref))
+        self.settle(outcomes, record=False)
 
     def resolve_in_doubt(self, leads: Sequence[Lead], entries: dict[str, LedgerEntry]) -> None:
         """Settle leads an earlier run left in doubt; those surely absent stay to be sent."""
@@ -346,11 +475,12 @@ class _Upload:
         while pending:
             if self.stopping():
                 return  # never sent (or surely not committed): the caller reports them
-            self.pacer.wait(self.halt)
+            self.pacer.wait(self.stopping)
             if self.stopping():
                 return
             keys = [lead.key for lead in pending]
             sent_at = self.ledger.record_sending(f"b-{uuid.uuid4().hex[:12]}", pending, self.run_id)
+            self.sent = True
             try:
                 result = self.client.create_leads([lead.payload() for lead in pending])
             except AuthError:
@@ -370,9 +500,17 @@ class _Upload:
                 wait = err.retry_after
                 if wait is None:
                     wait = _backoff(limited, options.backoff, options.max_backoff)
-                self.pacer.hold(wait)
+                self.pacer.hold(min(wait, options.max_wait))
                 continue
             except ApiError as err:
+                if err.fatal:
+                    # answered, but not usably (a redirect): in doubt, and the run stops
+                    message = (
+                        f"The server's answer could not be used ({err}); the lead is looked "
+                        "up before it is ever sent again."
+                    )
+                    self.settle([LeadOutcome(k, Outcome.UNCERTAIN, message=message) for k in keys])
+                    raise
                 attempts += 1
                 if self.breaker.failure(err):
                     self.halt.set()
@@ -387,7 +525,7 @@ class _Upload:
                     self.breaker.trip(err)
                     self.halt.set()
                     return
-                self.halt.wait(_backoff(attempts, options.backoff, options.max_backoff))
+                self.nap(_backoff(attempts, options.backoff, options.max_backoff))
                 continue
             self.breaker.success()
             self._accepted(pending, result.mode, result.created_refs, result.failed_count, sent_at)
@@ -509,12 +647,23 @@ class _Upload:
             )
             return
         out = [LeadOutcome(key, Outcome.CREATED, ref=ref) for key, ref in found.items()]
-        for lead in pending:
-            if lead.key in found:
-                continue
-            if mode == "sync":
+        missing = [lead for lead in pending if lead.key not in found]
+        # Failed only when the answer adds up: as many refs as leads found, as many failures
+        # as leads missing. Otherwise the missing ones may exist without showing in the
+        # listing yet: they stay in doubt, looked up again before they are ever re-sent.
+        adds_up = len(refs) == len(found) and failed_count == len(missing)
+        for lead in missing:
+            if mode == "sync" and adds_up:
                 message = "The server could not process this lead."
                 out.append(LeadOutcome(lead.key, Outcome.FAILED, message=message))
+            elif mode == "sync":
+                message = (
+                    f"The server answered {len(refs)} refs and {failed_count} failures for "
+                    f"{len(pending)} leads, and this one is not in its listing yet: it may "
+                    "have been created. It is looked up again before it is ever sent again "
+                    "(`wedocod reconcile`)."
+                )
+                out.append(LeadOutcome(lead.key, Outcome.UNCERTAIN, message=message))
             else:
                 message = (
                     f"Accepted for processing, but not on the server after {self.options.wait:g} s;"
@@ -579,8 +728,16 @@ def upload_leads(
 ) -> list[LeadOutcome]:
     """Create each lead exactly once; one outcome per lead, in input order.
 
-    Raises ``AuthError`` when the token is refused (nothing never tried is marked failed),
-    ``CircuitOpen`` (with every lead's outcome attached) when transient failures keep coming.
+    Before anything is sent, the leads to send are checked against the account's
+    ``import_id``s on the server (``sync_server_keys``: the whole account the first time,
+    what is new since then afterwards); those found are ``skipped``. Leads an earlier run
+    left in doubt are looked up; only what is surely absent is sent.
+
+    Raises ``RunStopped`` (every lead's outcome attached, ``cause`` the error) when the API
+    cannot be used: token refused, a redirect, the listing impossible (then nothing was
+    sent), or ``CircuitOpen`` when transient failures keep coming. A stop asked through
+    ``options.stop`` is no error: the leads never tried are reported not sent. Give the
+    client the same ``stop`` event so that its waits and requests in flight end too.
     """
     run = _Upload(client, ledger, run_id, options)
     unique = list({lead.key: lead for lead in reversed(leads)}.values())[::-1]
@@ -595,6 +752,23 @@ def upload_leads(
     if options.progress is not None and skipped:
         options.progress(len(skipped))
     todo = [lead for lead in unique if lead.key not in run.outcomes]
+    if not todo:
+        return run.finish(leads, "the run was stopped")
+    if run.stopping():
+        return run.finish(leads, "the run was stopped")
+    try:
+        run.check_server(todo, entries)
+    except Interrupted:
+        return run.finish(leads, "the run was stopped")
+    except ApiError as err:
+        reason = "the account's leads could not be checked for duplicates"
+        raise RunStopped(
+            f"Nothing was sent: {reason} ({err}). Run the import again later.",
+            run.finish(leads, reason),
+            cause=err,
+            sent=False,
+        ) from err
+    todo = [lead for lead in todo if lead.key not in run.outcomes]
     run.resolve_in_doubt(todo, entries)
     todo = [lead for lead in todo if lead.key not in run.outcomes]
 
@@ -628,28 +802,28 @@ def upload_leads(
     except BaseException:
         run.halt.set()
         raise
-    if run.fatal is not None:
-        raise run.fatal
-
-    reason = "the run was stopped"
+    fatal = run.fatal
+    if isinstance(fatal, ApiError):
+        if isinstance(fatal, AuthError):
+            reason = "the API refused the token"
+            message = (
+                f"The API refused the token ({fatal}): check WEDOCOD_TOKEN or --token-file, "
+                "then run the import again; it resumes where this one stopped."
+            )
+        else:
+            reason = "the API could not be used"
+            message = f"Stopped: {fatal}"
+        raise RunStopped(message, run.finish(leads, reason), cause=fatal, sent=run.sent) from fatal
+    if fatal is not None:
+        raise fatal
     if run.breaker.tripped:
         reason = f"the API kept failing ({run.breaker.last_error})"
-    outcomes = [
-        run.outcomes.get(lead.key)
-        or LeadOutcome(
-            lead.key,
-            Outcome.FAILED,
-            message=f"Not sent: {reason} before this lead's turn. Run the import again.",
-        )
-        for lead in leads
-    ]
-    if run.breaker.tripped:
         raise CircuitOpen(
             f"Stopped: the API kept failing, last with: {run.breaker.last_error}. "
             "Run the import again later; it resumes where this one stopped.",
-            outcomes,
+            run.finish(leads, reason),
         )
-    return outcomes
+    return run.finish(leads, "the run was stopped")
 
 
 def reconcile(client: LeadsClient, ledger: Ledger, options: UploadOptions) -> list[LeadOutcome]:

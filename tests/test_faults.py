@@ -6,12 +6,12 @@ test starts and kills: it uploads COUNT deterministic leads to the sandbox at UR
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from functools import partial
@@ -25,6 +25,7 @@ from importer.ledger import Ledger
 from importer.model import CustomEntry, Lead, Outcome, Product
 from importer.upload import UploadOptions, upload_leads
 from tests.conftest import import_id_counts, serve_sandbox
+from tests.test_exactly_once import in_doubt_rows, wait_for
 
 TOKEN = "test-token"
 # the tests of this module share one seed, so that fault knobs repeat
@@ -134,34 +135,47 @@ def _drive(url: str, ledger_path: str, count: int) -> int:
 
 @pytest.mark.slow
 def test_sigkill_again_and_again_creates_each_lead_once(tmp_path: Path) -> None:
-    # enough leads that no run between kills can finish them all, even on a fast machine
+    """Twenty SIGKILLs under 5xx and dropped answers, each placed by observed progress.
+
+    A run is killed once the sandbox's store holds its target number of leads (targets
+    spread over the upload), every other time only once the ledger also holds a batch
+    `sending`: never on a timer, so a slow machine cannot make a kill miss the upload.
+    """
     count = 1500
     ledger_path = tmp_path / "ledger.sqlite3"
     rng = random.Random(11)
-    started = time.monotonic()
-    kills = 0
+    targets = [count * (k + 1) // 22 + rng.randint(-20, 20) for k in range(20)]
     progress = [0]
+    left_in_doubt = 0
     finished = False
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # latency so that kills land while requests, lookups and ledger writes are in flight
     with sandbox(latency_ms=30, error_rate=0.05, drop_rate=0.05) as running:
         command = [sys.executable, "-m", "tests.test_faults", running.url, str(ledger_path)]
-        while time.monotonic() - started < 75:
+
+        def on_server() -> int:
+            return running.sandbox.store.count(TOKEN)
+
+        for k, target in enumerate(targets):
+            goal = max(target, progress[-1] + 10)
+            proc = subprocess.Popen([*command, str(count)], cwd=ROOT, env=env, text=True)
+            try:
+                wait_for(f"{goal} leads", lambda goal=goal: on_server() >= goal, proc)
+                if k % 2:
+                    wait_for("a batch sending", lambda: in_doubt_rows(ledger_path) > 0, proc)
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+            progress.append(on_server())
+            left_in_doubt += in_doubt_rows(ledger_path) > 0
+        for _ in range(3):
             proc = subprocess.Popen([*command, str(count)], cwd=ROOT, env=env)
-            if kills < 22:
-                time.sleep(rng.uniform(0.6, 1.6))  # the interpreter starts in ~0.4 s
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                    kills += 1
-                    progress.append(len(import_id_counts(running)))
-                    continue
-            code = proc.wait(timeout=60)
-            if code == 0:
+            if proc.wait(timeout=120) == 0:
                 finished = True
                 break
         server = import_id_counts(running)
-    assert kills >= 20, (kills, progress)
+    assert all(a < b < count for a, b in itertools.pairwise(progress)), progress
+    assert left_in_doubt >= 5, left_in_doubt
     assert finished, "the last run did not finish every lead"
     assert set(server) == {lead.key for lead in make_leads(count)}
     assert max(server.values()) == 1, [k for k, v in server.items() if v > 1]

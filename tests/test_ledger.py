@@ -37,12 +37,63 @@ def test_open_creates_dirs_wal_and_schema_version(tmp_path: Path) -> None:
     Ledger.open(path, ACCOUNT).close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
     conn.close()
-    Ledger.open(path, ACCOUNT).close()  # opening again migrates nothing, keeps one version row
+    Ledger.open(path, ACCOUNT).close()  # opening again migrates nothing, adds no version row
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 2
     conn.close()
+
+
+def test_a_version_1_ledger_is_migrated_and_keeps_its_leads(tmp_path: Path) -> None:
+    from importer.ledger import _SCHEMA
+
+    path = tmp_path / "ledger.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA)  # what version 1 created, and nothing else
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute(
+        "INSERT INTO leads (account, key, state, ref, updated_at) "
+        "VALUES (?, 'a', 'created', 'R1', '2026-01-01T00:00:00+00:00')",
+        (ACCOUNT,),
+    )
+    conn.commit()
+    conn.close()
+    with Ledger.open(path, ACCOUNT) as ledger:
+        assert ledger.known(["a"])["a"].ref == "R1"
+        assert ledger.server_synced_at() is None and ledger.server_refs(["a"]) == {}
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+    conn.close()
+
+
+def test_server_keys_are_kept_per_account_with_the_sync_time(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger.open(path, ACCOUNT) as one, Ledger.open(path, "other#000000000000") as other:
+        one.record_server_keys([("order:1", "R1"), ("order:2", "R2")])
+        one.record_server_keys([("order:1", "R9")])  # a duplicate on the server: first ref stays
+        assert one.server_refs(["order:1", "order:2", "order:3"]) == {
+            "order:1": "R1",
+            "order:2": "R2",
+        }
+        assert other.server_refs(["order:1"]) == {}
+        when = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+        one.finish_server_sync(when)
+        assert one.server_synced_at() == when and other.server_synced_at() is None
+
+
+def test_record_found_creates_rows_and_settles_doubt(ledger: Ledger) -> None:
+    ledger.record_sending("b1", [make_lead("doubt")], None)
+    ledger.record_found([(make_lead("doubt"), "R1"), (make_lead("unknown"), "R2")])
+    known = ledger.known(["doubt", "unknown"])
+    assert (known["doubt"].state, known["doubt"].ref) == ("created", "R1")
+    assert (known["unknown"].state, known["unknown"].ref) == ("created", "R2")
+    assert ledger.in_doubt() == []
+    ledger.record_found([(make_lead("unknown"), "R3")])  # created keeps its ref
+    assert ledger.known(["unknown"])["unknown"].ref == "R2"
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

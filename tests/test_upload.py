@@ -15,7 +15,7 @@ from importer.client import AuthError, LeadsClient
 from importer.ledger import Ledger
 from importer.model import CustomEntry, Lead, Outcome, Product
 from importer.sandbox import RunningSandbox
-from importer.upload import UploadOptions, reconcile, upload_leads
+from importer.upload import RunStopped, UploadOptions, reconcile, upload_leads
 from tests.conftest import import_id_counts, serve_sandbox
 
 TOKEN = "test-token"
@@ -193,8 +193,12 @@ def test_resume_after_kill_when_the_batch_never_left(tmp_path: Path) -> None:
 def test_auth_failure_raises_and_marks_nothing_failed(tmp_path: Path) -> None:
     leads = make_leads(5)
     with sandbox() as running, session(running, tmp_path, token="wrong") as (client, ledger):
-        with pytest.raises(AuthError):
+        with pytest.raises(RunStopped) as stopped:
             run(client, ledger, leads)
+        # refused at the first request, the check for duplicates: nothing was sent
+        assert isinstance(stopped.value.cause, AuthError) and not stopped.value.sent
+        assert {o.outcome for o in stopped.value.outcomes} == {Outcome.FAILED}
+        assert running.sandbox.stats.get("POST /leads", 0) == 0
         known = ledger.known([lead.key for lead in leads])
         assert {e.state for e in known.values()} <= {"unsent"}
         assert ledger.in_doubt() == []

@@ -25,6 +25,7 @@ from importer.errors import (
     ApiError,
     AuthError,
     CatalogError,
+    ConfigError,
     ConnectFailed,
     LedgerError,
     MappingError,
@@ -73,6 +74,7 @@ HANDLED = (
     ReadError,
     MappingError,
     CatalogError,
+    ConfigError,
     LedgerError,
     SettingsError,
     ApiError,
@@ -87,7 +89,10 @@ def exit_status_for(err: BaseException) -> tuple[ExitStatus, str]:
     """The one place that turns a library exception into an exit status and a message."""
     if isinstance(err, Failure):
         return err.status, str(err)
-    if isinstance(err, ReadError | MappingError | CatalogError | LedgerError | SettingsError):
+    if isinstance(
+        err,
+        ReadError | MappingError | CatalogError | LedgerError | SettingsError | ConfigError,
+    ):
         return ExitStatus.BAD_INPUT, str(err)
     if isinstance(err, PermissionError | IsADirectoryError | FileNotFoundError):
         return ExitStatus.BAD_INPUT, f"{err.filename}: {err.strerror}"
@@ -263,10 +268,15 @@ def ledger_path_for(ledger_path: Path | None) -> Path | None:
 
 
 def get_connection(token_file: Path | None) -> Connection:
+    """The API's address and token, checked before anything is sent (exit 3 when unusable).
+
+    The address must be https:// (http:// only for a loopback sandbox) with no user name or
+    password in it; neither the password nor the token is ever repeated in a message.
+    """
+    from importer.client import check_base_url, check_token
     from importer.pipeline import Connection
 
     token_file = token_file or current_settings().token_file
-    base_url = os.environ.get("WEDOCOD_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
     if token_file is not None:
         try:
             token = token_file.read_text(encoding="utf-8").strip()
@@ -283,6 +293,11 @@ def get_connection(token_file: Path | None) -> Connection:
             f"No API token: {source} is empty. Set WEDOCOD_TOKEN or pass --token-file PATH.",
             ExitStatus.BAD_INPUT,
         )
+    try:
+        base_url = check_base_url(os.environ.get("WEDOCOD_BASE_URL") or DEFAULT_BASE_URL)
+        check_token(token)
+    except ConfigError as err:
+        raise Failure(str(err), ExitStatus.BAD_INPUT) from err
     return Connection(base_url=base_url, token=token)
 
 
@@ -304,6 +319,8 @@ def emit(data: Any, as_json: bool) -> None:
 def print_summary(result: RunResult, as_json: bool) -> None:
     data = result.summary.to_dict()
     if as_json:
+        if result.stopped:  # stdout holds the JSON alone; why the run stopped goes to stderr
+            click.echo(f"Stopped early: {result.stopped}", err=True)
         emit(data, True)
         return
     s = result.summary

@@ -501,7 +501,7 @@ def create_app(config: SandboxConfig) -> tuple[FastAPI, Sandbox]:
         query = _lead_query(dict(request.query_params))
         if not isinstance(query, LeadQuery):
             return invalid(query)
-        leads, total = sandbox.store.list_leads(_token(request), query)
+        leads, total = sandbox.store.list_leads(_token(request), query, config.list_order)
         pagination = {
             "page": query.page,
             "limit": query.per_page,

@@ -32,6 +32,9 @@ class SandboxConfig:
     webhook_url: str | None = None
     log_requests: bool = True
     rate_window: float = 60.0  # seconds; the API's limit is per minute, tests shorten it
+    #: The order of `GET /leads` (the docs say none): "newest" first, "oldest" first, or by
+    #: "reference" (stable, but unrelated to time) -- so tests can prove nothing relies on it.
+    list_order: str = "newest"
 
 
 def load_catalog(path: Path | None) -> frozenset[str]:

@@ -221,8 +221,14 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def list_leads(self, token: str, query: LeadQuery) -> tuple[list[dict[str, Any]], int]:
-        """One page of the account's leads, newest first, and how many match in all."""
+    def list_leads(
+        self, token: str, query: LeadQuery, order: str = "newest"
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the account's leads, and how many match in all.
+
+        ``order``: "newest" first (the default), "oldest" first, or by "reference".
+        """
+        sort = {"newest": "seq DESC", "oldest": "seq", "reference": "reference"}[order]
         where = ["account = ?"]
         args: list[Any] = [account_of(token)]
         if query.keyword:
@@ -250,7 +256,7 @@ class Store:
                 f"SELECT COUNT(*) FROM leads WHERE {condition}", args
             ).fetchone()
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM leads WHERE {condition} ORDER BY seq DESC "
+                f"SELECT {_COLUMNS} FROM leads WHERE {condition} ORDER BY {sort} "
                 "LIMIT ? OFFSET ?",
                 [*args, query.per_page, offset],
             ).fetchall()
@@ -271,6 +277,22 @@ class Store:
                 f"SELECT {_COLUMNS} FROM leads WHERE account = ? ORDER BY seq", (account_of(token),)
             ).fetchall()
         return [_lead(row) for row in rows]
+
+    def backdate(self, token: str, seconds: float) -> None:
+        """Moves every lead of the account `seconds` into the past (a test hook: "created
+        yesterday", so that a listing `start_at` today leaves them out)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, created_at FROM leads WHERE account = ?", (account_of(token),)
+            ).fetchall()
+            moved = []
+            for seq, created_at in rows:
+                when = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+                earlier = datetime.fromtimestamp(when.timestamp() - seconds, UTC)
+                moved.append((earlier.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), seq))
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE leads SET created_at = ? WHERE seq = ?", moved)
+            self._db.execute("COMMIT")
 
     def count(self, token: str) -> int:
         with self._lock:
