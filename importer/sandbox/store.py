@@ -256,8 +256,7 @@ class Store:
                 f"SELECT COUNT(*) FROM leads WHERE {condition}", args
             ).fetchone()
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM leads WHERE {condition} ORDER BY {sort} "
-                "LIMIT ? OFFSET ?",
+                f"SELECT {_COLUMNS} FROM leads WHERE {condition} ORDER BY {sort} LIMIT ? OFFSET ?",
                 [*args, query.per_page, offset],
             ).fetchall()
         return [_lead(row) for row in rows], total
