@@ -223,10 +223,10 @@ def import_file(
     """Check the file, upload its valid leads exactly once, and write the report.
 
     The report's path and the connection are checked before anything is read or sent
-    (``ConfigError``). When the API stops the run (token refused, server failing) after
-    something was sent, the report is written for what was done and ``stopped`` says why;
-    when it stops before anything was sent, its error is raised. The ledger's run is
-    closed whatever happens.
+    (``ConfigError``). When the API stops the run (token refused, server failing), the
+    report is written for what was done and ``stopped`` says why -- except when the token
+    (or the address) is refused before anything was sent: that error is raised, as for any
+    run that cannot be done. The ledger's run is closed whatever happens.
     """
     # the network stack is imported here, not at the top: `check` needs none of it
     from importer.client import LeadsClient
@@ -251,8 +251,8 @@ def import_file(
             try:
                 outcomes = upload_leads(client, prepared.leads, ledger, run_id, upload)
             except RunStopped as err:
-                if not err.sent and err.cause is not None:
-                    # nothing was sent: the run could not be done at all
+                if not err.sent and err.cause is not None and err.cause.fatal:
+                    # refused before anything was sent: the run cannot be done at all
                     status = f"stopped: {err.cause}"
                     raise err.cause from err
                 outcomes, stopped = list(err.outcomes), str(err)

@@ -1,4 +1,4 @@
-"""Sending leads exactly once: batches, workers, pacing, and reconciliation by lookup."""
+"""Sending leads exactly once: checked against the server, batched, paced, settled by lookup."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import hashlib
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,14 +17,18 @@ from importer.client import (
     ApiError,
     AuthError,
     BadResponse,
+    ConfigError,
     ConnectFailed,
     Forbidden,
+    Interrupted,
     LeadsClient,
     NotFound,
     RateLimited,
     ResponseLost,
     ServerError,
     ValidationFailed,
+    check_base_url,
+    check_token,
 )
 from importer.sandbox import RunningSandbox
 from tests.conftest import serve_sandbox
@@ -248,3 +253,87 @@ def test_every_error_is_an_api_error() -> None:
     for kind in (AuthError, Forbidden, NotFound, ServerError, ConnectFailed, ResponseLost):
         assert issubclass(kind, ApiError)
     assert ValidationFailed("x", {"data.0.phone": ["bad"]}).fields == {"data.0.phone": ["bad"]}
+
+
+# --- configuration, Retry-After, redaction ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://api.wedocod.com/", "https://api.wedocod.com"),
+        ("https://api.wedocod.com:8443/v1", "https://api.wedocod.com:8443/v1"),
+        ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+        ("http://localhost:8787/", "http://localhost:8787"),
+        ("http://[::1]:8787", "http://[::1]:8787"),
+    ],
+)
+def test_base_urls_that_are_fine(url: str, expected: str) -> None:
+    assert check_base_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "",
+        "api.wedocod.com",
+        "ftp://api.wedocod.com",
+        "https://",
+        "https://api.wedocod.com:port",
+        "https://api.wedocod.com/?token=x",
+        "https://api.wedocod.com/#x",
+        "https://api.wedo cod.com",
+        "http://192.168.1.10:8787",
+        "https://user:pa55word@api.wedocod.com",
+        "user:pa55word@api.wedocod.com",
+    ],
+)
+def test_base_urls_that_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        check_base_url(url)
+    assert "pa55word" not in str(err.value)
+
+
+def test_tokens_that_cannot_go_in_a_header_are_refused_unrepeated() -> None:
+    assert check_token("1|abcDEF-_.~") == "1|abcDEF-_.~"
+    for bad in ("", "two words", "line\nbreak", "tökén"):
+        with pytest.raises(ConfigError) as err:
+            check_token(bad)
+        assert not bad or bad not in str(err.value)
+    with pytest.raises(ConfigError):
+        LeadsClient("https://api.wedocod.com", "two words")
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("3", 3.0), (" 0 ", 0.0), (2.5, 2.5), ("1e400", None), ("nan", None), ("inf", None),
+     ("-5", None), ("soon", None), ("", None), (None, None), (True, None)],
+)  # fmt: skip
+def test_retry_after_values(value: object, seconds: float | None) -> None:
+    from importer.client import _seconds
+
+    assert _seconds(value) == seconds
+
+
+def test_retry_after_as_an_http_date() -> None:
+    from email.utils import format_datetime
+
+    from importer.client import _seconds
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= (_seconds(soon) or 0) <= 31
+    past = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    assert _seconds(past) == 0.0
+
+
+def test_a_stop_ends_a_pause_at_once() -> None:
+    stop = threading.Event()
+    stop.set()
+    with LeadsClient("http://127.0.0.1:9", TOKEN, stop=stop) as c, pytest.raises(Interrupted):
+        c.pause(3600)
+
+
+def test_the_token_is_redacted_from_what_the_server_says(server: RunningSandbox) -> None:
+    with LeadsClient(server.url, TOKEN) as c:
+        assert c.redact(f"Bearer {TOKEN} and test%2Dtoken") == "Bearer [token] and test%2Dtoken"
+        assert TOKEN not in repr(c) and TOKEN not in repr(c._session.auth)

@@ -585,6 +585,36 @@ def test_an_endless_listing_is_stopped(repeat: bool) -> None:
         assert pages[:2] == [(1, 2, 200), (2, 3, 300)]
 
 
+def test_a_listing_without_meta_ends_at_its_first_short_page() -> None:
+    def rule(seen: Seen, n: int) -> Action | None:
+        page = int(seen.query.get("page", 1))
+        items = [{"reference": f"R{page}-{i}"} for i in range(100 if page < 3 else 7)]
+        return Reply(200, {"data": items, "meta": {}})
+
+    with hostile(rule) as server, fast_client(server.url) as client:
+        assert len(list(client.iter_leads())) == 207
+        assert server.count("GET /leads") == 3
+
+
+def test_a_listing_that_shows_fewer_leads_than_it_announces_stops_the_import(
+    tmp_path: Path,
+) -> None:
+    """The check for duplicates cannot be trusted: it is read again, then nothing is sent."""
+
+    def rule(seen: Seen, n: int) -> Action | None:
+        if seen.route == "GET /leads":
+            return Reply(200, listing([{"reference": "R1", "data": []}], 1, 1, 150))
+        return Reply(500, {"error": {"message": "must not be sent"}})
+
+    source = write_orders(tmp_path / "orders.csv", range(0, 5))
+    with hostile(rule) as server:
+        code, out, err = cli(server.url, *import_args(source, tmp_path))
+        assert server.count("GET /leads") == 2 and server.count("POST /leads") == 0
+    assert code == ExitStatus.API, err
+    assert out["failed"] == 5
+    assert "announced 150 leads but listed 1" in err
+
+
 def test_export_against_an_endlessly_paging_server_stops_with_exit_4(tmp_path: Path) -> None:
     with hostile(_endless(False)) as server:
         proc = spawn(server.url, "export", str(tmp_path / "leads.csv"))
