@@ -388,9 +388,9 @@ class LeadsClient:
         """Every page of ``GET /leads`` for the filters, up to the last one the server announces.
 
         Raises ``BadResponse`` when the listing does not end: more pages than the first page
-        announced (plus a margin for leads created meanwhile), or the same page twice in a row
-        with the same meta (a server ignoring ``page``). Nothing here depends on the order of
-        the leads. ``on_page(page, pages, total)`` is called after each page.
+        announced (plus 10 %, at least 5, for leads created meanwhile), or the same page twice
+        in a row with the same meta (a server ignoring ``page``). Nothing here depends on the
+        order of the leads. ``on_page(page, pages, total)`` is called after each page.
         """
         page = 1
         limit = 0
@@ -425,7 +425,7 @@ class LeadsClient:
                 return
             if page >= limit:
                 raise BadResponse(
-                    f"GET /leads: still more pages after page {page} although the first page "
+                    f"GET /leads kept answering past page {page} although its first page "
                     f"announced {first.pages} pages ({first.total} leads): the listing does "
                     "not end, it was stopped there"
                 )
@@ -749,7 +749,7 @@ def _page_limit(first: LeadPage) -> int:
         expected = max(expected, math.ceil(first.total / len(first.items)))
     if not expected:
         expected = 1 if first.pages is not None or first.total is not None else _PAGES_WITHOUT_META
-    return expected + max(2, expected // 10)
+    return expected + max(5, expected // 10)
 
 
 def _identity(page: LeadPage) -> tuple[Any, ...]:
