@@ -18,7 +18,7 @@ import platformdirs
 from importer.errors import LedgerError as LedgerError
 from importer.model import Lead, LeadOutcome, Outcome
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Lead states. ``sending``: recorded before the POST, outcome unknown until recorded after.
 SENDING = "sending"
@@ -87,9 +87,22 @@ CREATE TABLE IF NOT EXISTS server_sync (
 );
 """
 
+#: Schema version 3: files that folder ingestion filed as done, by content hash, per account.
+_SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS files (
+    account   TEXT NOT NULL,
+    sha256    TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    size      INTEGER NOT NULL,
+    filed_to  TEXT NOT NULL,
+    filed_at  TEXT NOT NULL,
+    PRIMARY KEY (account, sha256)
+);
+"""
+
 #: Each step brings the schema from the version before it to its own; only
 #: ``CREATE ... IF NOT EXISTS`` and ``ALTER TABLE`` so that steps combine when merged.
-_STEPS = {1: _SCHEMA, 2: _SCHEMA_V2}
+_STEPS = {1: _SCHEMA, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +423,31 @@ class Ledger:
                 )
         return found
 
+    # --- files (folder ingestion) -------------------------------------------------------------
+
+    def file_seen(self, sha256: str) -> FileRecord | None:
+        """The earlier import of a file with these exact bytes into this account, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT sha256, name, size, filed_to, filed_at FROM files "
+                "WHERE account = ? AND sha256 = ?",
+                (self.account, sha256),
+            ).fetchone()
+        if row is None:
+            return None
+        return FileRecord(row[0], row[1], int(row[2]), row[3], datetime.fromisoformat(row[4]))
+
+    def record_file(self, sha256: str, name: str, size: int, filed_to: str) -> None:
+        """Remember a file imported completely (every lead on the server), by content hash."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO files (account, sha256, name, size, filed_to, filed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, sha256) DO UPDATE SET "
+                "name = excluded.name, size = excluded.size, filed_to = excluded.filed_to, "
+                "filed_at = excluded.filed_at",
+                (self.account, sha256, name, size, filed_to, _now().isoformat()),
+            )
+
 
 _ENTRY_COLUMNS = "key, state, ref, batch, run_id, phone, content, sent_at, message"
 
@@ -426,6 +464,17 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
         sent_at=_time(row[7]),
         message=row[8] or "",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """A file folder ingestion imported completely: its content hash, name and where it went."""
+
+    sha256: str
+    name: str
+    size: int
+    filed_to: str
+    filed_at: datetime
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -37,11 +37,12 @@ def test_open_creates_dirs_wal_and_schema_version(tmp_path: Path) -> None:
     Ledger.open(path, ACCOUNT).close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+    versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert versions == [(1,), (2,), (3,)]
     conn.close()
     Ledger.open(path, ACCOUNT).close()  # opening again migrates nothing, adds no version row
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 3
     conn.close()
 
 
@@ -64,7 +65,7 @@ def test_a_version_1_ledger_is_migrated_and_keeps_its_leads(tmp_path: Path) -> N
         assert ledger.known(["a"])["a"].ref == "R1"
         assert ledger.server_synced_at() is None and ledger.server_refs(["a"]) == {}
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
     conn.close()
 
 
@@ -224,3 +225,34 @@ def test_known_handles_more_keys_than_sqlite_parameters(ledger: Ledger) -> None:
     leads = [make_lead(f"k{i}") for i in range(1200)]
     ledger.record_sending("big", leads, None)
     assert len(ledger.known([lead.key for lead in leads])) == 1200
+
+
+def test_files_by_content_hash_per_account(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger.open(path, ACCOUNT) as ledger:
+        assert ledger.file_seen("ab" * 32) is None
+        ledger.record_file("ab" * 32, "orders.csv", 120, "/srv/in/done/orders.csv")
+        seen = ledger.file_seen("ab" * 32)
+        assert seen is not None
+        assert (seen.name, seen.size, seen.filed_to) == (
+            "orders.csv",
+            120,
+            "/srv/in/done/orders.csv",
+        )
+    with Ledger.open(path, "http://other#000000000000") as other:
+        assert other.file_seen("ab" * 32) is None  # another account imports it for itself
+
+
+def test_a_version_2_ledger_gains_the_files_table(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger.open(path, ACCOUNT) as ledger:
+        run = ledger.start_run("orders.csv", 1, 1)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE files")
+    conn.execute("DELETE FROM schema_version WHERE version = 3")
+    conn.commit()
+    conn.close()
+    with Ledger.open(path, ACCOUNT) as ledger:
+        assert [r.id for r in ledger.runs()] == [run]  # what version 2 held is kept
+        ledger.record_file("cd" * 32, "orders.csv", 1, "done/orders.csv")
+        assert ledger.file_seen("cd" * 32) is not None
