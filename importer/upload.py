@@ -39,6 +39,9 @@ class UploadOptions:
     since: datetime | None = None  # lower bound of lookups (default: send time minus slack)
     stop: threading.Event | None = None  # set on Ctrl-C / SIGTERM: no new batch is started
     progress: Callable[[int], None] | None = None  # called with the number of leads settled
+    #: called after each batch (from its worker thread) with the outcomes its leads got (none
+    #: for leads a stop left unsent), how many leads it held, and the seconds it took
+    on_batch: Callable[[Sequence[LeadOutcome], int, float], None] | None = None
     rate_limit_attempts: int = 60  # 429s tolerated per batch before its leads are failed
     backoff: float = 0.5  # first backoff step, seconds (doubles, full jitter)
     max_backoff: float = 30.0
@@ -783,7 +786,12 @@ def upload_leads(
                     batch = next(batches, None)
                 if batch is None:
                     return
+                started = time.monotonic()
                 run.send_batch(batch)
+                if options.on_batch is not None:
+                    with run._lock:
+                        got = [run.outcomes[lead.key] for lead in batch if lead.key in run.outcomes]
+                    options.on_batch(got, len(batch), time.monotonic() - started)
         except BaseException as err:  # handed to the caller's thread below
             with run._lock:
                 run.fatal = run.fatal or err
