@@ -229,14 +229,15 @@ def current_settings() -> Settings:
     return settings
 
 
-def build_source(**kw: Any) -> SourceOptions:
+def build_source(settings: Settings | None = None, **kw: Any) -> SourceOptions:
     """How to read the file: the command line's options, else the settings file's, else defaults.
 
-    A preset or mapping on the command line replaces both of the settings file's.
+    A preset or mapping on the command line replaces both of the settings file's. ``settings``:
+    other settings than this invocation's (an ingest account folder's).
     """
     from importer.pipeline import SourceOptions
 
-    settings = current_settings()
+    settings = settings or current_settings()
     preset, mapping_file = kw.get("preset"), kw.get("mapping_file")
     if preset is None and mapping_file is None:
         preset, mapping_file = settings.preset, settings.mapping
@@ -254,29 +255,32 @@ def build_source(**kw: Any) -> SourceOptions:
     )
 
 
-def batching(batch_size: int | None, workers: int | None) -> tuple[int, int]:
+def batching(
+    batch_size: int | None, workers: int | None, settings: Settings | None = None
+) -> tuple[int, int]:
     """Batch size and workers: the command line's, else the settings file's, else defaults."""
-    settings = current_settings()
+    settings = settings or current_settings()
     return (
         batch_size or settings.batch_size or DEFAULT_BATCH_SIZE,
         workers or settings.workers or DEFAULT_WORKERS,
     )
 
 
-def ledger_path_for(ledger_path: Path | None) -> Path | None:
-    return ledger_path or current_settings().ledger
+def ledger_path_for(ledger_path: Path | None, settings: Settings | None = None) -> Path | None:
+    return ledger_path or (settings or current_settings()).ledger
 
 
-def get_connection(token_file: Path | None) -> Connection:
+def get_connection(token_file: Path | None, settings: Settings | None = None) -> Connection:
     """The API's address and token, checked before anything is sent (exit 3 when unusable).
 
     The address must be https:// (http:// only for a loopback sandbox) with no user name or
     password in it; neither the password nor the token is ever repeated in a message.
+    ``settings``: other settings than this invocation's (an ingest account folder's).
     """
     from importer.client import check_base_url, check_token
     from importer.pipeline import Connection
 
-    token_file = token_file or current_settings().token_file
+    token_file = token_file or (settings or current_settings()).token_file
     if token_file is not None:
         try:
             token = token_file.read_text(encoding="utf-8").strip()
