@@ -116,8 +116,8 @@ class Event:
 
     ``event``: ``file`` (one per file handled), ``batch`` (one per batch sent), ``folder``
     (a folder skipped or stopped: ``error`` says why), ``settling`` (waiting for new files to
-    stop changing), ``pass`` (one per pass, with totals). ``detail`` is for people only (it may
-    quote the file: headers, cells) and is never part of ``to_dict``.
+    stop changing), ``pass`` (one per pass, with totals). ``detail`` and ``summary`` are for
+    people and scripts (they may quote the file: headers, cells) and never part of ``to_dict``.
     """
 
     event: str
@@ -135,6 +135,8 @@ class Event:
     error_file: str | None = None  # the .error.txt beside a file in attention/
     message: str | None = None  # a folder's problem, for people (settings, token, API)
     detail: str | None = field(default=None, compare=False)
+    #: a file's `Summary.to_dict()` (issue kinds and notes included), for `--json`; not logged
+    summary: Mapping[str, Any] | None = field(default=None, compare=False)
     at: datetime = field(default_factory=lambda: datetime.now(UTC), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -551,6 +553,7 @@ class _FolderRun:
                 error=code,
                 # the report counts the leads a stop left unsent as failed ("Not sent: ...")
                 counts={**counts, "unsent": progress.unsent},
+                summary=result.summary.to_dict(),
                 refs=_refs(result.rows),
                 seconds=_since(started),
                 report=str(written) if written else None,
@@ -572,6 +575,7 @@ class _FolderRun:
             outcome=outcome.value,
             error=None if complete else "rows",
             counts=counts,
+            summary=result.summary.to_dict(),
             refs=_refs(result.rows),
             seconds=_since(started),
             report=str(report_path) if report_path else None,

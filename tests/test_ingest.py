@@ -385,6 +385,7 @@ def test_cli_json_lines_and_a_log_without_token_or_customer_data(
     assert good["created"] == 12 and good["report"].endswith("done/good.report.xlsx")
     assert good["outcome"] == "done" and partly["outcome"] == "attention"
     assert partly["invalid"] == 1 and partly["created"] == 1
+    assert partly["issues"] and {"warnings", "notes"} <= set(partly)  # as `import --json` says
 
     text = log.read_text(encoding="utf-8")
     lines = [json.loads(line) for line in text.splitlines()]
@@ -398,6 +399,7 @@ def test_cli_json_lines_and_a_log_without_token_or_customer_data(
     assert sum(e["created"] for e in batches) == 13 and {e["error"] for e in batches} == {None}
     assert all(e["refs"] == e["created"] for e in batches)
     assert lines[-1]["event"] == "pass" and lines[-1]["attention"] == 1
+    assert not any("issues" in e or "notes" in e for e in lines)  # they may name cells
     for secret in (TEST_TOKEN, "Client Numero", "0600000001", "Avenue Mohammed", "Ahmed", "Rabat"):
         assert secret not in text
     assert EventLog(log).path == log  # appending to an existing log is fine

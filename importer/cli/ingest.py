@@ -31,18 +31,8 @@ from importer.cli.common import (
 if TYPE_CHECKING:
     from importer.ingest import Event, EventLog, FolderReport, FolderSetup
 
-#: Summary keys of a file's JSON line on stdout, in the order `wedocod import --json` prints.
-SUMMARY_KEYS = (
-    "rows",
-    "leads",
-    "created",
-    "skipped",
-    "invalid",
-    "rejected",
-    "failed",
-    "queued",
-    "uncertain",
-)
+#: Lead counts told for a file on stderr, in the order `wedocod import` tells them.
+SHOWN_COUNTS = ("created", "skipped", "invalid", "rejected", "failed", "queued", "uncertain")
 
 
 @click.command("ingest")
@@ -199,7 +189,7 @@ class _Output:
         if self.as_json:
             emit(_file_line(event), True)
         counts = ", ".join(
-            f"{key} {event.counts[key]}" for key in SUMMARY_KEYS[2:] if event.counts.get(key)
+            f"{key} {event.counts[key]}" for key in SHOWN_COUNTS if event.counts.get(key)
         )
         rows = f"{event.counts['rows']} rows, " if "rows" in event.counts else ""
         if event.outcome == "duplicate":
@@ -245,7 +235,8 @@ def _file_line(event: Event) -> dict[str, Any]:
     line: dict[str, Any] = {"file": event.file}
     if event.error_file is not None:
         line["error"] = event.detail
-    line.update((key, event.counts[key]) for key in SUMMARY_KEYS if key in event.counts)
+    if event.summary is not None:
+        line.update((k, v) for k, v in event.summary.items() if k != "file")
     line["report"] = event.report
     line["outcome"] = event.outcome
     if event.outcome == "duplicate":
