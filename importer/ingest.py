@@ -31,6 +31,7 @@ from importer.errors import (
     ApiError,
     AuthError,
     CatalogError,
+    ConfigError,
     LedgerError,
     MappingError,
     ReadError,
@@ -277,7 +278,6 @@ class _Pass:
         self.options = options
         self.readiness = readiness
         self.on_event = on_event
-        self.down: dict[str, str] = {}  # base URL -> why: the server failed earlier this pass
 
     def run(self) -> list[FolderReport]:
         started = time.monotonic()
@@ -363,12 +363,6 @@ class _Pass:
             setup = self.configure(folder)
         except Exception as err:  # the folder's own settings or token: the others go on
             return self._folder_error(folder, err)
-        base_url = setup.connection.base_url
-        if base_url in self.down:
-            reason = ApiError(
-                f"{base_url} failed for an earlier folder of this pass: {self.down[base_url]}"
-            )
-            return self._folder_error(folder, reason, "api")
         done: list[FileReport] = []
         try:
             with Ledger.open(setup.ledger_path or Ledger.default_path(), _account(setup)) as ledger:
@@ -386,11 +380,12 @@ class _Pass:
         except _FolderStopped as stopped:
             if stopped.file is not None:
                 done.append(stopped.file)
-            cause = stopped.cause
-            if isinstance(cause, ApiError) and not isinstance(cause, AuthError):
-                self.down[base_url] = str(cause)
-            return self._folder_error(folder, cause, files=done)
-        except (LedgerError, OSError) as err:  # the ledger, or moving files, cannot be done
+            return self._folder_error(folder, stopped.cause, files=done)
+        except (
+            LedgerError,
+            ConfigError,
+            OSError,
+        ) as err:  # the ledger, or moving files, cannot be done
             return self._folder_error(folder, err, files=done)
         return FolderReport(folder, tuple(done))
 
@@ -476,8 +471,9 @@ class _FolderRun:
                 ledger_path=self.setup.ledger_path,
                 on_prepared=progress.prepared,
             )
-        except (ApiError, LedgerError) as err:
-            # not the file's fault: it stays claimed, and the next run resumes it
+        except (ApiError, LedgerError, ConfigError) as err:
+            # not the file's fault (the API, the ledger, where the report goes): it stays
+            # claimed, and the next run resumes it
             self._event(
                 file=str(claimed),
                 name=name,
@@ -673,6 +669,7 @@ def _error_code(err: BaseException) -> str:
         (CatalogError, "catalog"),
         (SettingsError, "settings"),
         (LedgerError, "ledger"),
+        (ConfigError, "config"),
         (AuthError, "auth"),
         (ApiError, "api"),
         (OSError, "filesystem"),

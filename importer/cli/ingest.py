@@ -116,7 +116,7 @@ def ingest_command(
         try:
             connection = get_connection(token_file, settings)
         except Failure as err:
-            raise SetupError(f"{folder}: {err}", "token") from err
+            raise SetupError(f"{folder}: {err}", "connection") from err
         size, count = batching(batch_size, workers, settings)
         return FolderSetup(
             source=build_source(settings, **source),
