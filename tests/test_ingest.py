@@ -339,6 +339,8 @@ def test_two_account_folders_each_import_into_their_own_account(
     log = tmp_path / "ingest.jsonl"
     args = ["ingest", str(root), "--recursive", "--settle", "0", "--log-file", str(log)]
     args += ["--ledger", str(tmp_path / "ledger.db"), "--json"]
+    # a global token given on the command line never overrides a folder's own
+    args += ["--token-file", str(root / "seller-a" / "token")]
     env = {"WEDOCOD_BASE_URL": server.url, "WEDOCOD_TOKEN": ""}
     result = CliRunner().invoke(main, args, env=env, catch_exceptions=False)
     assert result.exit_code == ExitStatus.API, result.output  # the worst: a token refused

@@ -113,8 +113,11 @@ def ingest_command(
 
     def configure(folder: Path) -> FolderSetup:
         settings = folder_settings(folder, base)
+        # a seller folder's own token wins even over --token-file: that one is the default
+        # for folders that name none, never a way to send every seller's orders to one account
+        own_token = settings.token_file if settings.token_file != base.token_file else None
         try:
-            connection = get_connection(token_file, settings)
+            connection = get_connection(own_token or token_file, settings)
         except Failure as err:
             raise SetupError(f"{folder}: {err}", "connection") from err
         size, count = batching(batch_size, workers, settings)
