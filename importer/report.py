@@ -11,7 +11,7 @@ import re
 import secrets
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -45,7 +45,6 @@ __all__ = [
     "write_action_report",
     "write_export",
     "write_report",
-    "write_rows",
 ]
 
 #: The columns the report puts before the original ones. A report fed back in carries them:
@@ -151,6 +150,8 @@ def write_report(
     too_big = len(frame) + 1 > EXCEL_MAX_ROWS or len(frame.columns) + 4 > EXCEL_MAX_COLUMNS
     if kind == "xlsx" and too_big:
         path, kind = path.with_suffix(".csv"), "csv"
+        if path.resolve() == Path(table.path).resolve():  # `--report orders.xlsx` for orders.csv
+            path = path.with_name(f"{path.stem}.report.csv")
     if kind == "xlsx":
         _write_atomically(
             path, lambda tmp: _write_xlsx(tmp, table, frame, ordered, summary, comment_limit)
@@ -158,46 +159,6 @@ def write_report(
     else:
         _write_atomically(path, lambda tmp: _write_csv(tmp, frame, ordered))
     return path
-
-
-def write_rows(path: Path, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> int:
-    """Write plain text rows under `columns` to ``.xlsx`` or ``.csv``, formula-safe.
-
-    For exports that are not a report (e.g. ``wedocod export``). Returns the number of rows.
-    """
-    path = Path(path)
-    kind = _report_kind(path)
-    count = 0
-
-    def write_xlsx(tmp: Path) -> None:
-        nonlocal count
-        book = _workbook(tmp)
-        sheet = book.add_worksheet("Leads")
-        bold = book.add_format({"bold": True})
-        for col, name in enumerate(columns):
-            sheet.write_string(0, col, name, bold)
-            sheet.set_column(col, col, max(MIN_WIDTH, min(MAX_WIDTH, len(name) + 4)))
-        for count, row in enumerate(rows, start=1):
-            if count >= EXCEL_MAX_ROWS:
-                raise ValueError(f"{path}: too many rows for an Excel sheet; use .csv")
-            for col, value in enumerate(row):
-                if value:
-                    sheet.write_string(count, col, str(value))
-        sheet.freeze_panes(1, 0)
-        if columns:
-            sheet.autofilter(0, 0, max(count, 1), len(columns) - 1)
-        book.close()
-
-    def write_csv(tmp: Path) -> None:
-        nonlocal count
-        with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\r\n")
-            writer.writerow([csv_cell(c) for c in columns])
-            for count, row in enumerate(rows, start=1):  # noqa: B007 - the count is the result
-                writer.writerow([csv_cell(str(v)) for v in row])
-
-    _write_atomically(path, write_xlsx if kind == "xlsx" else write_csv)
-    return count
 
 
 def csv_cell(value: str) -> str:
@@ -417,19 +378,28 @@ def _csv_array(values: Any) -> Any:
 # --- XLSX ----------------------------------------------------------------------------------
 
 
-def _workbook(path: Path) -> Any:
-    return xlsxwriter.Workbook(
-        str(path),
-        {
-            # rows stream to disk as they are written: a big report does not sit in memory
-            "constant_memory": True,
-            # belt and braces: we only call write_string, but these keep write() from ever
-            # turning text into a formula, a link or a number
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-        },
-    )
+@contextlib.contextmanager
+def _workbook(path: Path) -> Iterator[Any]:
+    """An xlsxwriter workbook writing to `path`; closed (saved) when the block ends cleanly.
+
+    Rows stream to disk as they are written (a big report does not sit in memory), through
+    buffers in a scratch folder that is removed on any exit, Ctrl-C included.
+    """
+    with tempfile.TemporaryDirectory(prefix="wedocod-") as scratch:
+        book = xlsxwriter.Workbook(
+            str(path),
+            {
+                "constant_memory": True,
+                "tmpdir": scratch,
+                # belt and braces: we only call write_string, but these keep write() from ever
+                # turning text into a formula, a link or a number
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
+        )
+        yield book
+        book.close()
 
 
 def _write_xlsx(
@@ -440,12 +410,11 @@ def _write_xlsx(
     summary: Summary,
     comment_limit: int,
 ) -> None:
-    book = _workbook(tmp)
-    report = book.add_worksheet(REPORT_SHEET)  # first: the reader takes the first sheet
-    summary_sheet = book.add_worksheet(SUMMARY_SHEET)
-    _write_report_sheet(book, report, frame, ordered, comment_limit)
-    _write_summary_sheet(book, summary_sheet, table, ordered, summary)
-    book.close()
+    with _workbook(tmp) as book:
+        report = book.add_worksheet(REPORT_SHEET)  # first: the reader takes the first sheet
+        summary_sheet = book.add_worksheet(SUMMARY_SHEET)
+        _write_report_sheet(book, report, frame, ordered, comment_limit)
+        _write_summary_sheet(book, summary_sheet, table, ordered, summary)
 
 
 def _write_report_sheet(
@@ -706,20 +675,6 @@ def _write_action_csv(
             )
 
 
-def _scratch_workbook(path: Path, scratch: str) -> Any:
-    """A workbook like `_workbook`'s, its row buffers in `scratch` (a folder removed after)."""
-    return xlsxwriter.Workbook(
-        str(path),
-        {
-            "constant_memory": True,
-            "tmpdir": scratch,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-        },
-    )
-
-
 def _write_action_xlsx(
     tmp: Path,
     headers: list[str],
@@ -727,13 +682,11 @@ def _write_action_xlsx(
     cells: list[list[str]],
     about: ActionReport,
 ) -> None:
-    with tempfile.TemporaryDirectory(prefix="wedocod-") as scratch:
-        book = _scratch_workbook(tmp, scratch)
+    with _workbook(tmp) as book:
         report = book.add_worksheet(REPORT_SHEET)
         summary = book.add_worksheet(SUMMARY_SHEET)
         _write_action_sheet(book, report, headers, ordered, cells)
         _write_action_summary(book, summary, ordered, about)
-        book.close()
 
 
 def _write_action_sheet(
@@ -859,8 +812,7 @@ def write_export(
                 counts[1] += len(products)
 
     def write_xlsx(tmp: Path) -> None:
-        with tempfile.TemporaryDirectory(prefix="wedocod-") as scratch:
-            book = _scratch_workbook(tmp, scratch)
+        with _workbook(tmp) as book:
             bold = book.add_format({"bold": True, "bottom": 1, "bg_color": "#F2F2F2"})
             sheets = []
             for name, columns in ((LEADS_SHEET, lead_columns), (PRODUCTS_SHEET, product_columns)):
@@ -882,7 +834,6 @@ def write_export(
             for sheet, columns, count in ((leads, lead_columns, counts[0]),
                                           (lines, product_columns, counts[1])):  # fmt: skip
                 sheet.autofilter(0, 0, max(count, 1), max(len(columns) - 1, 0))
-            book.close()
 
     _write_atomically(path, write_xlsx if kind == "xlsx" else write_csv)
     return counts[0], counts[1]

@@ -7,8 +7,9 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer.model import Issue, IssueCount, Outcome, RowOutcome, Severity, Summary
+from importer.model import (
+    Issue,
+    IssueCount,
+    Outcome,
+    RowOutcome,
+    RowOutcomes,
+    Severity,
+    Summary,
+)
 from importer.read import Table, read_table
 from importer.report import (
     COMMENT_LIMIT,
@@ -34,7 +43,6 @@ from importer.report import (
     report_columns_in,
     text_from_csv_cell,
     write_report,
-    write_rows,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -379,7 +387,7 @@ def test_other_suffixes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"\.xlsx or \.csv"):
         write_report(tmp_path / "r.json", make_table(), sample_outcomes(), sample_summary())
     with pytest.raises(ValueError):
-        write_rows(tmp_path / "r", ["a"], [["1"]])
+        write_report(tmp_path / "r", make_table(), sample_outcomes(), sample_summary())
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
@@ -393,6 +401,29 @@ def test_a_failed_write_keeps_the_old_report(tmp_path: Path, suffix: str) -> Non
         write_report(path, make_table(), broken, sample_summary())
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_an_interrupted_xlsx_report_leaves_no_buffer_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xlsxwriter streams rows through files in the temp folder: gone on any exit."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    class Interrupted(RowOutcomes):
+        """Ctrl-C arrives while the rows are being written."""
+
+        def __iter__(self) -> Iterator[RowOutcome]:
+            yield self[0]
+            raise KeyboardInterrupt
+
+    outcomes = RowOutcomes.from_list(sample_outcomes())
+    interrupted = Interrupted(outcomes.rows, outcomes.outcomes, outcomes.refs, outcomes.details)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(tmp_path / "r.xlsx", make_table(), interrupted, sample_summary())
+    assert list(scratch.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["tmp"]
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
@@ -415,28 +446,6 @@ def test_empty_tables(tmp_path: Path, suffix: str) -> None:
 def test_default_report_path() -> None:
     assert default_report_path(Path("/data/orders.xlsx")) == Path("/data/orders.report.xlsx")
     assert default_report_path(Path("exp.2024.csv")) == Path("exp.2024.report.xlsx")
-
-
-@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
-def test_write_rows_exports_text_formula_safe(tmp_path: Path, suffix: str) -> None:
-    rows = [["LED-1", "0612345678", "=1+1"], ["LED-2", "12345678901234567890", ""]]
-    path = tmp_path / f"export{suffix}"
-    assert write_rows(path, ["reference", "phone", "full_name"], iter(rows)) == 2
-    if suffix == ".csv":
-        lines = read_csv_report(path)
-        assert lines == [
-            ["reference", "phone", "full_name"],
-            *[[csv_cell(v) for v in r] for r in rows],
-        ]
-        return
-    sheet = openpyxl.load_workbook(path).worksheets[0]
-    values = [[c.value or "" for c in row] for row in sheet.iter_rows()]
-    assert values == [["reference", "phone", "full_name"], *rows]
-    assert all(c.data_type == "s" for row in sheet.iter_rows() for c in row if c.value)
-    assert sheet.freeze_panes == "A2"
-
-
-# --- golden and real samples ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
@@ -517,11 +526,15 @@ if __name__ == "__main__":
 def test_a_table_too_big_for_excel_is_reported_as_csv(tmp_path: Path) -> None:
     rows = 1_048_576  # one more than a sheet holds under its header
     frame = pd.DataFrame(index=pd.RangeIndex(2, rows + 2, name="row"))
-    table = Table(Path("big.csv"), frame, None, 1, None, None)
+    # the CSV beside the .xlsx asked for would be the input itself: it is never overwritten
+    source = tmp_path / "big.csv"
+    source.write_text("the input\n")
+    table = Table(source, frame, None, 1, None, None)
     outcomes = [RowOutcome(n, Outcome.VALID) for n in range(2, rows + 2)]
-    written = write_report(tmp_path / "big.report.xlsx", table, outcomes, Summary("b", rows, rows))
+    written = write_report(tmp_path / "big.xlsx", table, outcomes, Summary("b", rows, rows))
     assert written == tmp_path / "big.report.csv"
-    assert [p.name for p in tmp_path.iterdir()] == ["big.report.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv", "big.report.csv"]
+    assert source.read_text() == "the input\n"
     with written.open(encoding="utf-8-sig", newline="") as handle:
         lines = handle.read().split("\r\n")
     assert lines[0] == '"Row","Outcome","Lead ref","Errors","Warnings"'
