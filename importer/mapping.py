@@ -668,11 +668,12 @@ def load_mapping(path: Path, table: Table) -> Mapping:
         raise MappingError(f"{where}: cannot read the mapping file: {err.strerror}") from err
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise MappingError(f"{where}: not a valid TOML file: {err}") from err
-    unknown = sorted(set(raw) - {"preset", "fields", "custom"})
+    # amount and region are read by the pipeline (they choose how values are read)
+    unknown = sorted(set(raw) - {"preset", "amount", "region", "fields", "custom"})
     if unknown:
         raise MappingError(
             f"{where}: unknown section(s) or key(s) {', '.join(unknown)}; "
-            "a mapping file has preset, [fields] and [custom]"
+            "a mapping file has preset, amount, region, [fields] and [custom]"
         )
     headers = _Headers(tuple(table.frame.columns))
     fields: dict[str, FieldSource] = {}
@@ -881,6 +882,12 @@ def _values(frame: pd.DataFrame, source: FieldSource) -> pd.Series[str]:
     return result
 
 
+#: A phone read from several column groups (Shipping Phone, else Billing Phone, else Phone)
+#: also gets each group's own values, as ``phone#0``, ``phone#1``...: normalize_lines falls
+#: back past an invalid number to a valid one, and drops these columns.
+PHONE_CHOICE = "phone#"
+
+
 def apply_mapping(table: Table, mapping: Mapping) -> MappedTable:
     """The table's rows as canonical text columns ("" when empty or unmapped)."""
     frame = table.frame
@@ -907,6 +914,11 @@ def apply_mapping(table: Table, mapping: Mapping) -> MappedTable:
     for column, key in mapping.custom:
         out[CUSTOM_PREFIX + key] = _text(frame, column)
         columns[CUSTOM_PREFIX + key] = column
+    phone = mapping.fields.get("phone")
+    if phone is not None and len(phone.groups()) > 1:
+        for n, group in enumerate(phone.groups()):
+            out[f"{PHONE_CHOICE}{n}"] = _joined(frame, group, phone.joiner)
+            columns[f"{PHONE_CHOICE}{n}"] = " + ".join(group)
     mapped = pd.DataFrame(out, index=frame.index)
     return MappedTable(table=table, frame=mapped, columns=columns, mapping=mapping)
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np
@@ -16,17 +17,29 @@ import phonenumbers
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from importer.model import CUSTOM_PREFIX, Issue
+from importer.group import order_numbers
+from importer.mapping import PHONE_CHOICE
+from importer.model import CUSTOM_PREFIX, Issue, Severity
+from schemas.leads import MAX_CUSTOM_ENTRIES, RULES
 
 __all__ = [
+    "BAD_PHONE",
+    "EMPTY_PHONE",
+    "POSSIBLE_PHONE",
+    "VALID_PHONE",
     "NormalizeOptions",
     "PhoneFormat",
     "clean_custom_column",
     "clean_text_column",
+    "country_code",
+    "country_name",
+    "fit_text_limits",
     "normalize_lines",
     "normalize_phone_column",
     "parse_money_column",
     "parse_quantity_column",
+    "phone_problem",
+    "read_phone_column",
 ]
 
 PhoneFormat = Literal["national", "e164", "raw"]
@@ -35,7 +48,17 @@ SPACE = pa.scalar(" ", pa.large_string())
 EMPTY = pa.scalar("", pa.large_string())
 TEXT_FIELDS = ("order_key", "full_name", "city", "area", "address", "sku", "product_name")
 MONEY_FIELDS = ("total", "unit_price")
-ISSUE_ORDER = {"invalid_phone": 0, "invalid_quantity": 1, "invalid_number": 2}
+#: The order of one row's issues: the order of the fields they are about.
+ISSUE_ORDER = {
+    "text_shortened": 0,
+    "unknown_country": 1,
+    "invalid_phone": 1,
+    "phone_fallback": 1,
+    "phone_not_used": 1,
+    "unlisted_phone": 1,
+    "invalid_quantity": 2,
+    "invalid_number": 3,
+}
 
 #: Arabic-Indic (U+0660..) and Persian (U+06F0..) digits, plus the Arabic decimal and
 #: thousands signs, as ASCII.
@@ -74,30 +97,45 @@ class NormalizeOptions:
 
 
 def normalize_lines(mapped: MappedT, options: NormalizeOptions) -> tuple[MappedT, list[Issue]]:
-    """Normalise every canonical column; return the new table and one issue per bad cell.
+    """Normalise every canonical column; return the new table and the issues found.
 
-    A bad cell is emptied ("" for text, NA for numbers) so that validation does not report
-    it again as missing. ``total`` is filled from ``unit_price`` x ``quantity`` where the
-    total is empty and a unit price is given, rounded to 2 decimals.
+    A bad cell is emptied ("" for text, NA for numbers) and reported once, here: validation
+    is told not to report it again as missing. ``total`` is filled from ``unit_price`` x
+    ``quantity`` where the total is empty and a unit price is given, rounded to 2 decimals.
+    Phones are read in the row's country (``country`` column) or ``options.region``; a
+    fallback phone column stands in for an invalid number. Lead texts and custom values over
+    the API's 100 characters are shortened at a word boundary, the rest kept in custom data.
     """
     frame = mapped.frame.copy()
+    columns = dict(mapped.columns)
     issues: list[Issue] = []
+    default = options.region.upper()
 
     def where(field: str) -> str:
-        return mapped.columns.get(field, field)
+        return columns.get(field, field)
 
-    def clean_phones(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-        return normalize_phone_column(values, options.phone_format, options.region)
+    regions: pd.Series | None = None
+    if _has_text(frame, "country") and "phone" in frame.columns:
+        # the country of each row decides how its phone is read: settle it first
+        if "order_key" in frame.columns:
+            frame["order_key"] = clean_text_column(frame["order_key"])
+        regions, found = _row_regions(frame, where("country"), default)
+        issues += found
+
+    def clean_phones(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+        return read_phone_column(values, options.phone_format, default, regions)
 
     # Every column is cleaned on its own, and mostly inside Arrow's kernels, which let go of
     # the GIL: the columns are cleaned side by side, on as many cores as there are.
     texts = {f: clean_text_column for f in TEXT_FIELDS if f in frame.columns}
+    if regions is not None:
+        texts.pop("order_key", None)  # cleaned already
     texts.update(
         (c, clean_custom_column)
         for c in frame.columns
         if isinstance(c, str) and c.startswith(CUSTOM_PREFIX)
     )
-    checked: dict[str, Callable[[pd.Series], tuple[pd.Series, pd.Series]]] = {}
+    checked: dict[str, Callable[[pd.Series], tuple[pd.Series, Any]]] = {}
     if "phone" in frame.columns:
         checked["phone"] = clean_phones
     if "quantity" in frame.columns:
@@ -110,8 +148,13 @@ def normalize_lines(mapped: MappedT, options: NormalizeOptions) -> tuple[MappedT
             frame[column] = text.result()
         results = {column: future.result() for column, future in parsed.items()}
 
+    if "phone" in results:
+        phones, status = results.pop("phone")
+        frame["phone"], found = _settle_phones(
+            mapped.frame, frame, phones, status, regions, columns, options
+        )
+        issues += found
     problems: dict[str, tuple[str, Callable[[str], str]]] = {
-        "phone": ("invalid_phone", lambda v: _phone_problem(v, options)),
         "quantity": ("invalid_quantity", lambda v: f"'{v}' is not a whole number of items"),
     }
     money = (
@@ -130,9 +173,306 @@ def normalize_lines(mapped: MappedT, options: NormalizeOptions) -> tuple[MappedT
         else:
             frame["total"] = computed
 
+    frame = frame.drop(columns=[c for c in frame.columns if _is_phone_choice(c)])
+    issues += fit_text_limits(frame, columns)
+
     # Issues in reading order: by row, then in the order of the canonical columns.
     issues.sort(key=lambda i: (i.row if i.row is not None else -1, ISSUE_ORDER.get(i.code, 9)))
-    return dataclasses.replace(mapped, frame=frame), issues
+    return dataclasses.replace(mapped, frame=frame, columns=columns), issues
+
+
+def _has_text(frame: pd.DataFrame, column: str) -> bool:
+    """Whether the column exists and holds at least one non-empty cell."""
+    if column not in frame.columns:
+        return False
+    return bool(pc.any(pc.not_equal(_arrow(frame[column]), EMPTY)).as_py())
+
+
+def _is_phone_choice(column: Any) -> bool:
+    return isinstance(column, str) and column.startswith(PHONE_CHOICE)
+
+
+def _row_regions(frame: pd.DataFrame, column: str, default: str) -> tuple[pd.Series, list[Issue]]:
+    """Each row's country as an ISO code ("" for ``default``), and warnings for unknown ones.
+
+    A row without a country takes its order's (Shopify fills it on an order's first row
+    only); a value that names no country is the default country, with a warning.
+    """
+    text = clean_text_column(frame["country"])
+    distinct = text.unique().tolist()
+    known = {value: country_code(value) for value in distinct if value}
+    iso = text.map(lambda value: known.get(value) or "").astype("str")
+    unknown = ((text != "") & (iso == "")).to_numpy()
+    issues = [
+        Issue(
+            int(row),
+            column,
+            "unknown_country",
+            f"'{value}' is not a country this tool knows (an ISO code such as MA, or a name "
+            f"in English, French or Arabic); phones without a +country code here are read as "
+            f"{country_name(default)} numbers (--region {default}).",
+            Severity.WARNING,
+        )
+        for row, value in zip(frame.index[unknown].tolist(), text[unknown].tolist(), strict=True)
+    ]
+    empty = (text == "").to_numpy()
+    if empty.any() and not empty.all():
+        codes, count = order_numbers(frame)
+        values = iso.to_numpy(dtype=object)
+        named = np.flatnonzero(values != "")
+        first = np.full(count, -1, dtype=np.int64)
+        # the first named row of each order: positions are in file order, the first wins
+        orders, at = np.unique(codes[named], return_index=True)
+        first[orders] = named[at]
+        take = empty & (first[codes] >= 0)
+        values[take] = values[first[codes[take]]]
+        iso = pd.Series(values, index=frame.index, dtype="str")
+    iso = iso.where(iso != default, "")
+    return iso, issues
+
+
+def _settle_phones(
+    original: pd.DataFrame,
+    frame: pd.DataFrame,
+    phones: pd.Series,
+    status: np.ndarray,
+    regions: pd.Series | None,
+    columns: dict[str, str],
+    options: NormalizeOptions,
+) -> tuple[pd.Series, list[Issue]]:
+    """The phones to send, and what to say about the cells that were not plain valid numbers.
+
+    A fallback phone column (Billing Phone after Shipping Phone) stands in for a number that
+    is not valid; a cell that is no phone at all is an error unless its order has a phone on
+    another row (only one phone is sent per order); a possible number in no listed range is
+    sent with a warning.
+    """
+    default = options.region.upper()
+    status = status.copy()
+    values = phones.to_numpy(dtype=object).copy()
+    raw = _as_text(original["phone"]).to_numpy(dtype=object)
+    rows = frame.index
+    choices = sorted(
+        (c for c in original.columns if _is_phone_choice(c)),
+        key=lambda c: int(c[len(PHONE_CHOICE) :]),
+    )
+    unsettled = np.flatnonzero((status == BAD_PHONE) | (status == POSSIBLE_PHONE))
+    if len(unsettled) == 0:
+        return phones, []
+
+    def region_at(position: int) -> str:
+        if regions is None:
+            return default
+        return str(regions.iloc[position]) or default
+
+    # Which column group each unsettled cell came from (the first non-empty one).
+    source = np.zeros(len(unsettled), dtype=np.int64)
+    group_cells = [_as_text(original[c]).to_numpy(dtype=object)[unsettled] for c in choices]
+    if choices:
+        filled = np.stack([cells != "" for cells in group_cells])
+        source = np.argmax(filled, axis=0)
+
+    def column_of(group: int) -> str:
+        if choices:
+            return columns.get(f"{PHONE_CHOICE}{group}", columns.get("phone", "phone"))
+        return columns.get("phone", "phone")
+
+    issues: list[Issue] = []
+    replaced = np.zeros(len(unsettled), dtype=bool)
+    for group, column in enumerate(choices):
+        candidates = (~replaced) & (source < group) & (group_cells[group] != "")
+        if not candidates.any():
+            continue
+        at = unsettled[candidates]
+        text, found = read_phone_column(
+            original[column].iloc[at],
+            options.phone_format,
+            default,
+            None if regions is None else regions.iloc[at],
+        )
+        good = found == VALID_PHONE
+        for n, position, phone in zip(
+            np.flatnonzero(candidates)[good].tolist(),
+            at[good].tolist(),
+            text.to_numpy(dtype=object)[good].tolist(),
+            strict=True,
+        ):
+            cell = str(group_cells[source[n]][n])
+            if status[position] == BAD_PHONE:
+                why = phone_problem(cell, region_at(position))
+            else:
+                why = f"'{cell}' is in no range libphonenumber lists as assigned"
+            issues.append(
+                Issue(
+                    int(rows[position]),
+                    column_of(int(source[n])),
+                    "phone_fallback",
+                    f"{why}; sent {phone} from {columns.get(column, column)} instead.",
+                    Severity.WARNING,
+                )
+            )
+            values[position] = phone
+            status[position] = VALID_PHONE
+            replaced[n] = True
+
+    bad = np.zeros(len(values), dtype=bool)
+    bad[unsettled[~replaced]] = status[unsettled[~replaced]] == BAD_PHONE
+    first_phone = np.full(len(values), -1, dtype=np.int64)
+    if bad.any():
+        # one phone is sent per order: a bad cell on another row than it is not needed
+        codes, count = order_numbers(frame)
+        sent = np.flatnonzero(values != "")
+        first = np.full(count, -1, dtype=np.int64)
+        orders, at_first = np.unique(codes[sent], return_index=True)
+        first[orders] = sent[at_first]
+        first_phone = first[codes]
+    for n in np.flatnonzero(~replaced).tolist():
+        position = int(unsettled[n])
+        row, column = int(rows[position]), column_of(int(source[n]))
+        cell = str(group_cells[source[n]][n]) if choices else str(raw[position])
+        region = region_at(position)
+        if status[position] == POSSIBLE_PHONE:
+            issues.append(
+                Issue(
+                    row,
+                    column,
+                    "unlisted_phone",
+                    f"'{cell}' has the length of a {country_name(region)} phone number but is "
+                    "in no range libphonenumber lists as assigned (its data lags new "
+                    f"allocations); sent as {values[position]}: check that it is right.",
+                    Severity.WARNING,
+                )
+            )
+        elif first_phone[position] >= 0:
+            other = int(first_phone[position])
+            issues.append(
+                Issue(
+                    row,
+                    column,
+                    "phone_not_used",
+                    f"{phone_problem(cell, region)}; not needed: the order is sent with "
+                    f"the phone {values[other]} of row {int(rows[other])}.",
+                    Severity.WARNING,
+                )
+            )
+        else:
+            issues.append(Issue(row, column, "invalid_phone", phone_problem(cell, region)))
+    return pd.Series(values, index=phones.index, dtype="str"), issues
+
+
+# --- text limits ---------------------------------------------------------------------------
+
+#: Lead fields cut to the API's limit rather than refused: an address with landmarks, a
+#: name followed by a note, an address typed into the city cell. The rest goes to custom data.
+SHORTENED_FIELDS = ("full_name", "city", "area", "address")
+#: Custom entries a shortened value may fill with its rest (so at most 500 characters in all).
+REST_ENTRIES = 4
+#: Where a text may be cut: spaces and the punctuation between words (Latin and Arabic).
+WORD_BREAK = re.compile(r"[\s,;،؛/\-]")
+TRIM = " ,;،؛/-"
+
+
+def _cut(text: str, limit: int) -> tuple[str, str]:
+    """``text`` as a head of at most ``limit`` characters, cut at a word boundary, and the rest.
+
+    Without a boundary in the second half of the head, it is cut at ``limit`` exactly.
+    """
+    if len(text) <= limit:
+        return text, ""
+    breaks = [m.start() for m in WORD_BREAK.finditer(text, 0, limit + 1)]
+    at = breaks[-1] if breaks and breaks[-1] >= limit // 2 else limit
+    head = text[:at].rstrip(TRIM) or text[:limit]
+    return head, text[len(head) :].lstrip(TRIM)
+
+
+def _pieces(text: str, limit: int, count: int) -> tuple[list[str], int]:
+    """Up to ``count`` pieces of at most ``limit`` characters, and how many characters remain."""
+    pieces: list[str] = []
+    while text and len(pieces) < count:
+        head, text = _cut(text, limit)
+        pieces.append(head)
+    return pieces, len(text)
+
+
+def _free_key(frame: pd.DataFrame, key: str) -> str:
+    """``key``, or ``key`` with a number, that no custom column of the frame uses yet."""
+    candidate, n = key, 1
+    while CUSTOM_PREFIX + candidate in frame.columns:
+        n += 1
+        candidate = f"{key}_{n}"
+    return candidate
+
+
+def fit_text_limits(frame: pd.DataFrame, columns: dict[str, str]) -> list[Issue]:
+    """Shorten what would break a 100-character limit instead of holding the order back.
+
+    Lead texts (``SHORTENED_FIELDS``) and custom values longer than the API takes are cut
+    at a word boundary; the rest goes into new custom data entries (``address_rest``,
+    ``address_rest_2``... or ``note_2``, ``note_3``... for a custom value ``note``) as far as
+    the 99 entries allow. ``frame`` and ``columns`` are changed in place; each shortened
+    cell gets a ``text_shortened`` warning giving the lengths.
+    """
+    issues: list[Issue] = []
+    targets = [f for f in SHORTENED_FIELDS if f in frame.columns]
+    targets += [c for c in frame.columns if isinstance(c, str) and c.startswith(CUSTOM_PREFIX)]
+    room = MAX_CUSTOM_ENTRIES - sum(
+        1 for c in frame.columns if isinstance(c, str) and c.startswith(CUSTOM_PREFIX)
+    )
+    for field in targets:
+        custom = field.startswith(CUSTOM_PREFIX)
+        limit = RULES["data.value" if custom else field].high
+        lengths = pc.utf8_length(_arrow(frame[field])).to_numpy(zero_copy_only=False)
+        long = np.flatnonzero(lengths > limit)
+        if len(long) == 0:
+            continue
+        key = field[len(CUSTOM_PREFIX) :] if custom else f"{field}_rest"
+        label = f"custom data '{key}'" if custom else f"{field.replace('_', ' ')}"
+        texts = frame[field].iloc[long].tolist()
+        cut = [_cut(text, limit) for text in texts]
+        rests = [_pieces(rest, RULES["data.value"].high, REST_ENTRIES) for _, rest in cut]
+        wanted = max(len(pieces) for pieces, _ in rests)
+        keys: list[str] = []
+        for n in range(min(wanted, max(room, 0))):
+            base = f"{key}_{n + 2}" if custom else (key if n == 0 else f"{key}_{n + 1}")
+            name = _free_key(frame, base)
+            if len(name) > RULES["data.key"].high:
+                break
+            keys.append(name)
+            frame[CUSTOM_PREFIX + name] = pd.Series("", index=frame.index, dtype="str")
+            columns[CUSTOM_PREFIX + name] = columns.get(field, field)
+        room -= len(keys)
+        head = frame[field].to_numpy(dtype=object)
+        head[long] = [h for h, _ in cut]
+        frame[field] = pd.Series(head, index=frame.index, dtype="str")
+        for n, name in enumerate(keys):
+            rest = frame[CUSTOM_PREFIX + name].to_numpy(dtype=object)
+            rest[long] = [pieces[n] if n < len(pieces) else "" for pieces, _ in rests]
+            frame[CUSTOM_PREFIX + name] = pd.Series(rest, index=frame.index, dtype="str")
+        rows = frame.index[long].tolist()
+        for row, text, (kept, _), (pieces, left) in zip(rows, texts, cut, rests, strict=True):
+            placed = pieces[: len(keys)]
+            lost = left + sum(len(p) for p in pieces[len(keys) :])
+            where = ", ".join(keys[: len(placed)])
+            whole = WORD_BREAK.match(text, len(kept)) is not None
+            message = (
+                f"The {label} is {len(text)} characters long and WedoCOD takes at most "
+                f"{limit}: sent the first {len(kept)}"
+                + (" (up to the last whole word)" if whole else "")
+            )
+            if placed:
+                message += f"; the next {sum(len(p) for p in placed)} are in custom data {where}"
+            if lost:
+                message += f"; the last {lost} could not be kept (no custom data entry left)"
+            issues.append(
+                Issue(
+                    int(row),
+                    columns.get(field, field),
+                    "text_shortened",
+                    message + ".",
+                    Severity.WARNING,
+                )
+            )
+    return issues
 
 
 def _issues(
@@ -176,7 +516,8 @@ def _per_distinct(
     result, bad = parse(distinct)
     spread = result.take(codes)
     spread.index = values.index
-    flags = pd.Series(bad.to_numpy(dtype=bool)[codes], index=values.index, dtype=bool)
+    # the flags keep their dtype: a bool mask, or a status per cell
+    flags = pd.Series(np.asarray(bad.to_numpy())[codes], index=values.index)
     return spread, flags
 
 
@@ -323,7 +664,9 @@ DIGITS_ONLY = r"^\+?[0-9]*$"
 SEPARATORS = rf"[{SPACES}\-.()\x{{2010}}-\x{{2015}}]"
 SCIENTIFIC = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
 MULTI_SEPARATORS = re.compile(r"[/|,;&]|\s-\s|\s{2,}")
-LETTERS = re.compile(r"\([^)]*\)|[^\W\d_]+")
+#: Words around a number ("(whatsapp)", "tel", "ext"): a bracket with a letter in it, or
+#: letters. Brackets of digits are an area code, "(705) 571-5151", or a trunk "(0)".
+LETTERS = re.compile(r"\([^)]*[^\W\d_][^)]*\)|[^\W\d_]+")
 
 
 def _strip_spreadsheet_junk(values: pd.Series) -> pa.Array:
@@ -340,25 +683,90 @@ def _unwrap(array: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(array)
 
 
+#: What became of a phone cell: `read_phone_column`'s status, one per cell.
+EMPTY_PHONE = 0
+#: A number libphonenumber lists as assigned (valid).
+VALID_PHONE = 1
+#: A number of a possible length for its country, in no range libphonenumber lists: its
+#: metadata lags real allocations (Moroccan 0729, 074x, 079x...). Sent, with a warning.
+POSSIBLE_PHONE = 2
+#: Not a phone number: wrong length, no digits, lost digits. An error.
+BAD_PHONE = 3
+
+
+def read_phone_column(
+    values: pd.Series,
+    fmt: PhoneFormat = "national",
+    region: str = "MA",
+    regions: pd.Series | None = None,
+) -> tuple[pd.Series, np.ndarray]:
+    """Normalise phones; return the text and each cell's status (``EMPTY_PHONE`` ...).
+
+    ``region`` is the default country of numbers written without +country code; ``regions``
+    (ISO codes, "" for the default) says it row by row when the file has a country column.
+    ``national`` writes numbers of the default country as national digits (0612345678) and
+    the others in E.164 (+27649040482): a foreign number's national form would be dialled as
+    a local one. ``e164`` writes +212612345678; ``raw`` only strips spreadsheet junk and
+    judges nothing. In Morocco a 9-digit number starting 5-8 has lost its leading 0 (Excel)
+    and gets it back. In a cell holding several numbers, the first valid one is kept.
+    Common Moroccan shapes are settled on the whole column at once; only the other distinct
+    values go through libphonenumber, once each per country.
+    """
+    default = region.upper()
+    if fmt == "raw":
+        text = _per_distinct(values, _raw_phones)[0]
+        return text, np.where(text.to_numpy() == "", EMPTY_PHONE, VALID_PHONE).astype(np.int8)
+    other = np.zeros(len(values), dtype=bool)
+    if regions is not None:
+        codes = regions.to_numpy(dtype=object)
+        other = (codes != "") & (codes != default)
+    if default == "MA":
+        result, status, rest = _moroccan_shapes(values, fmt, default)
+        rest |= other
+    else:
+        result = pa.array([""] * len(values), type=pa.large_string())
+        status = np.zeros(len(values), dtype=np.int8)
+        rest = np.ones(len(values), dtype=bool)
+    if rest.any():
+        wanted = np.where(other, codes, default) if regions is not None else None
+        for country in [default] if wanted is None else sorted(set(wanted[rest].tolist())):
+            here = rest if wanted is None else rest & (wanted == country)
+
+            def parse(distinct: pd.Series, country: str = country) -> tuple[pd.Series, pd.Series]:
+                return _normalize_phones(distinct, fmt, country, default)
+
+            phones, found = _per_distinct(values[here], parse)
+            result = pc.replace_with_mask(result, pa.array(here), _arrow(phones))
+            status[here] = found.to_numpy()
+    return _from_arrow(result, values.index), status
+
+
 def normalize_phone_column(
     values: pd.Series, fmt: PhoneFormat = "national", region: str = "MA"
 ) -> tuple[pd.Series, pd.Series]:
-    """Normalise phones; return (text, mask of non-empty values that are not phones).
+    """Phones as `read_phone_column` writes them, and a mask of the cells that are no phone.
 
-    ``national`` writes Moroccan numbers as 10 digits (0612345678) and foreign numbers in
-    E.164 (+33612345678): a foreign number's national form (06 12 34 56 78 for France) would be
-    dialled as a Moroccan one. ``e164`` writes +212612345678; ``raw`` only strips spreadsheet
-    junk and reports nothing. A 9-digit number starting 5-8 has lost its leading 0 (Excel) and
-    gets it back. In a cell holding several numbers, the first valid one is kept.
-    Common Moroccan shapes are handled on the whole column at once; only the other distinct
-    values go through libphonenumber, once each.
+    Numbers of a possible length in no listed range are kept (and not flagged).
     """
-    if fmt == "raw" or region.upper() != "MA":
-        return _per_distinct(values, lambda distinct: _normalize_phones(distinct, fmt, region))
-    # Plain ASCII cells in a Moroccan shape (nearly all of them) are settled on the whole
-    # column: no dictionary encoding for values that hardly repeat. This is the same
-    # computation _normalize_phones makes for such cells, minus the steps that cannot
-    # change them (Eastern digits, Unicode fixes, unwrapping).
+    text, status = read_phone_column(values, fmt, region)
+    return text, pd.Series(status == BAD_PHONE, index=values.index, dtype=bool)
+
+
+def _raw_phones(distinct: pd.Series) -> tuple[pd.Series, pd.Series]:
+    text = _from_arrow(_strip_spreadsheet_junk(distinct), distinct.index)
+    return text, pd.Series(False, index=distinct.index)
+
+
+def _moroccan_shapes(
+    values: pd.Series, fmt: PhoneFormat, default: str
+) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Plain ASCII cells in a Moroccan shape (nearly all of them), settled on the whole column.
+
+    Returns the phones, the status of each cell and the cells left for libphonenumber. No
+    dictionary encoding for values that hardly repeat. This is the computation
+    `_normalize_phones` makes for such cells, minus the steps that cannot change them
+    (Eastern digits, Unicode fixes, unwrapping).
+    """
     array = _arrow(values)
     trimmed = pc.utf8_trim_whitespace(array)
     # Only cells with something besides digits can be wrapped or hold separators.
@@ -372,18 +780,16 @@ def normalize_phone_column(
     shaped = pc.and_(simple, pc.match_substring_regex(compact, MA_SHAPE))
     # MA_SHAPE ends with the 9-digit national number: the last 9 characters.
     national = pc.utf8_slice_codeunits(compact, -9)
-    valid = pc.and_(shaped, pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$"))
-    result = pc.if_else(valid, _with_prefix(national, fmt), EMPTY)
-    bad = pc.and_(shaped, pc.invert(valid)).to_numpy(zero_copy_only=False)
-    rest = pc.invert(pc.or_(shaped, pc.and_(simple, pc.equal(trimmed, EMPTY))))
-    if pc.any(rest).as_py():
-        flags = rest.to_numpy(zero_copy_only=False)
-        phones, wrong = _per_distinct(
-            values[flags], lambda distinct: _normalize_phones(distinct, fmt, region)
-        )
-        result = pc.replace_with_mask(result, rest, _arrow(phones))
-        bad[flags] = wrong.to_numpy(dtype=bool)
-    return _from_arrow(result, values.index), pd.Series(bad, index=values.index, dtype=bool)
+    listed = pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$")
+    result = pc.if_else(shaped, _with_prefix(national, fmt, default), EMPTY)
+    is_shaped = shaped.to_numpy(zero_copy_only=False)
+    status = np.where(
+        is_shaped,
+        np.where(listed.to_numpy(zero_copy_only=False), VALID_PHONE, POSSIBLE_PHONE),
+        EMPTY_PHONE,
+    ).astype(np.int8)
+    empty = pc.and_(simple, pc.equal(trimmed, EMPTY)).to_numpy(zero_copy_only=False)
+    return result, status, ~(is_shaped | empty)
 
 
 def _compact(stripped: pa.Array, other: pa.Array | None = None) -> pa.Array:
@@ -396,98 +802,280 @@ def _compact(stripped: pa.Array, other: pa.Array | None = None) -> pa.Array:
     return _on_some(stripped, other, lambda some: pc.replace_substring_regex(some, SEPARATORS, ""))
 
 
-def _with_prefix(national: pa.Array, fmt: PhoneFormat) -> pa.Array:
-    prefix = "0" if fmt == "national" else "+212"
+def _with_prefix(national: pa.Array, fmt: PhoneFormat, default: str) -> pa.Array:
+    """Moroccan national numbers (9 digits) as the default country dials them."""
+    prefix = "0" if fmt == "national" and default == "MA" else "+212"
     return pc.binary_join_element_wise(
         pa.scalar(prefix, pa.large_string()), pc.fill_null(national, ""), EMPTY
     )
 
 
 def _normalize_phones(
-    values: pd.Series, fmt: PhoneFormat, region: str
+    values: pd.Series, fmt: PhoneFormat, region: str, default: str
 ) -> tuple[pd.Series, pd.Series]:
+    """Distinct phone cells of one country -> (phones, status)."""
     stripped = _strip_spreadsheet_junk(values)
     text = _from_arrow(stripped, values.index)
-    empty = text == ""
-    if fmt == "raw":
-        return text, pd.Series(False, index=values.index, dtype=bool)
     result = pd.Series("", index=values.index, dtype="str")
-    done = empty.copy()
-    if region.upper() == "MA":
-        compact = _compact(stripped)
-        national = pc.struct_field(pc.extract_regex(compact, MA_SHAPE), [0])
-        shaped = pc.is_valid(national)
-        fast = pc.and_(shaped, pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$"))
-        fast = pc.fill_null(fast, False)
-        result = _from_arrow(pc.if_else(fast, _with_prefix(national, fmt), ""), values.index)
-        # A clean Moroccan shape outside every assigned range is invalid for libphonenumber
-        # too (same metadata): no need to ask it.
-        done |= pd.Series(shaped.to_numpy(zero_copy_only=False), index=values.index)
-    bad = done & ~empty & (result == "")
+    status = np.full(len(values), EMPTY_PHONE, dtype=np.int8)
+    done = np.array((text == "").to_numpy(), dtype=bool)
+    if region == "MA":
+        national = pc.struct_field(pc.extract_regex(_compact(stripped), MA_SHAPE), [0])
+        shaped = np.asarray(pc.is_valid(national).to_numpy(zero_copy_only=False), dtype=bool)
+        listed = pc.fill_null(pc.match_substring_regex(national, f"^(?:{MA_NUMBER})$"), False)
+        prefixed = pc.if_else(shaped, _with_prefix(national, fmt, default), "")
+        result = _from_arrow(prefixed, values.index)
+        is_listed = np.asarray(listed.to_numpy(zero_copy_only=False), dtype=bool)
+        status[shaped] = np.where(is_listed, VALID_PHONE, POSSIBLE_PHONE)[shaped]
+        # A clean Moroccan shape is possible (9 national digits), and listed exactly when it
+        # matches libphonenumber's own patterns: no need to ask it.
+        done |= shaped
     rest = ~done
     if rest.any():
-        leftovers = text[rest]
-        parsed = pd.Series(
-            [_parse_phone(v, fmt, region) for v in leftovers.tolist()],
-            index=leftovers.index,
-            dtype=object,
-        )
-        result[rest] = parsed.fillna("").astype("str")
-        bad[rest] = parsed.isna().to_numpy()
-    return result, bad
+        parsed = [_parse_phone(v, fmt, region, default) for v in text[rest].tolist()]
+        result[rest] = pd.Series([phone for phone, _ in parsed], index=result.index[rest])
+        status[rest] = [found for _, found in parsed]
+    return result, pd.Series(status, index=values.index)
 
 
-def _format(number: phonenumbers.PhoneNumber, fmt: PhoneFormat, region: str) -> str:
+def _home(default: str) -> int:
+    """The country calling code of the default country (212 for MA)."""
+    return int(phonenumbers.country_code_for_region(default))
+
+
+def _format(number: phonenumbers.PhoneNumber, fmt: PhoneFormat, default: str, valid: bool) -> str:
+    """National digits for a number of the default country's numbering plan, else E.164.
+
+    Countries sharing a calling code share a numbering plan (MA and EH, the NANP...): their
+    national form dials the same number.
+    """
+    if fmt == "national" and number.country_code == _home(default):
+        if valid:
+            national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            return re.sub(r"[^\d+]", "", national)
+        # libphonenumber leaves the trunk prefix out of numbers it has no format for
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(default)
+        prefix = (meta.national_prefix if meta is not None else None) or ""
+        return prefix + phonenumbers.national_significant_number(number)
     e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    if fmt == "national" and phonenumbers.region_code_for_number(number) == region.upper():
-        national: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-        return re.sub(r"[^\d+]", "", national)
     return e164
 
 
-def _parse_one(candidate: str, region: str) -> phonenumbers.PhoneNumber | None:
+def _parse_one(candidate: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, int]:
     try:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
-        return None
-    return number if phonenumbers.is_valid_number(number) else None
+        return None, BAD_PHONE
+    if phonenumbers.is_valid_number(number):
+        return number, VALID_PHONE
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None, BAD_PHONE
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if number.italian_leading_zero and meta is not None and meta.national_prefix == "0":
+        # "061234567" in Morocco: libphonenumber keeps the trunk 0 when what follows is too
+        # short, and finds the 9 characters a possible length. It is 8 digits after the 0.
+        return None, BAD_PHONE
+    return number, POSSIBLE_PHONE
 
 
-def _parse_phone(value: str, fmt: PhoneFormat, region: str) -> str | None:
-    """One distinct leftover value -> formatted phone, or None when it is not a phone."""
+def _parse_phone(value: str, fmt: PhoneFormat, region: str, default: str) -> tuple[str, int]:
+    """One distinct leftover value -> (formatted phone, status); "" when it is no phone."""
     if SCIENTIFIC.match(value.replace(" ", "")):
-        return None
+        return "", BAD_PHONE
     cleaned = LETTERS.sub(" ", value).strip(" :,;/-")
     digits = re.sub(r"\D", "", cleaned)
-    if region.upper() == "MA" and re.fullmatch(r"[5-8]\d{8}", digits) and "+" not in cleaned:
+    if region == "MA" and re.fullmatch(r"[5-8]\d{8}", digits) and "+" not in cleaned:
         cleaned = "0" + digits  # the leading zero lost to a number-formatted cell
-    number = _parse_one(cleaned, region)
-    if number is None and len(digits) > 12:
+    number, status = _parse_one(cleaned, region)
+    if status != VALID_PHONE and len(digits) > 12:
         # Several numbers in one cell ("0612345678 / 0698765432"): keep the first valid one,
         # trying the parts between separators first (libphonenumber's matcher is slow).
         parts = [_parse_one(p, region) for p in MULTI_SEPARATORS.split(cleaned) if p.strip()]
-        number = next((p for p in parts if p is not None), None)
-        if number is None:
+        found = next((p for p in parts if p[1] == VALID_PHONE), None)
+        if found is None:
             matches = phonenumbers.PhoneNumberMatcher(cleaned, region)
-            number = next(
-                (m.number for m in matches if phonenumbers.is_valid_number(m.number)), None
+            found = next(
+                (
+                    (m.number, VALID_PHONE)
+                    for m in matches
+                    if phonenumbers.is_valid_number(m.number)
+                ),
+                None,
             )
-    return None if number is None else _format(number, fmt, region)
+        if found is None and status != POSSIBLE_PHONE:
+            found = next((p for p in parts if p[1] == POSSIBLE_PHONE), None)
+        if found is not None:
+            number, status = found
+    if number is None or status == BAD_PHONE:
+        return "", BAD_PHONE
+    return _format(number, fmt, default, status == VALID_PHONE), status
 
 
-def _phone_problem(value: str, options: NormalizeOptions) -> str:
+def country_name(region: str) -> str:
+    """A country's English name ("Morocco" for MA), from CLDR."""
+    return _territories("en").get(region.upper(), region.upper())
+
+
+def _example(region: str, international: bool) -> str:
+    """A phone of the region as people write it, for messages."""
+    if region == "MA":
+        return "+212612345678" if international else "0612345678"
+    number = phonenumbers.example_number_for_type(
+        region, phonenumbers.PhoneNumberType.MOBILE
+    ) or phonenumbers.example_number(region)
+    if number is None:
+        return "+212612345678"
+    if international:
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    return _format(number, "national", region, True)
+
+
+def phone_problem(value: str, region: str = "MA") -> str:
+    """Why a cell is no phone number of ``region`` (or of the country its +code names)."""
+    region = region.upper()
     compact = re.sub(r"\s", "", value)
     if SCIENTIFIC.match(compact.lstrip("'")):
         return (
             f"'{value}' is a phone number that Excel turned into scientific notation and "
             "the last digits are lost; format the column as Text in Excel and type it again"
         )
-    digits = re.sub(r"\D", "", value.translate(EASTERN_DIGITS))
-    if options.region.upper() == "MA" and digits and len(digits) < 9:
+    ascii_value = value.translate(EASTERN_DIGITS)
+    digits = re.sub(r"\D", "", ascii_value)
+    if not digits:
+        return f"'{value}' is not a phone number: it has no digits"
+    international = bool(re.match(r"\s*(?:\+|00)", ascii_value))
+    example = _example(region, international)
+    wanted = len(re.sub(r"\D", "", example))
+    where = "" if international else f" in {country_name(region)}"
+    cleaned = LETTERS.sub(" ", ascii_value).strip(" :,;/-")
+    reason: int | None
+    try:
+        reason = phonenumbers.is_possible_number_with_reason(phonenumbers.parse(cleaned, region))
+    except phonenumbers.NumberParseException as err:
+        reason = {
+            phonenumbers.NumberParseException.TOO_SHORT_NSN: (
+                phonenumbers.ValidationResult.TOO_SHORT
+            ),
+            phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: (
+                phonenumbers.ValidationResult.TOO_SHORT
+            ),
+            phonenumbers.NumberParseException.TOO_LONG: phonenumbers.ValidationResult.TOO_LONG,
+            phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: (
+                phonenumbers.ValidationResult.INVALID_COUNTRY_CODE
+            ),
+        }.get(err.error_type)
+    count = f"{len(digits)} digit" + ("s" if len(digits) != 1 else "")
+    if reason in (
+        phonenumbers.ValidationResult.TOO_SHORT,
+        phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ):
+        return f"'{value}' is too short for a phone number{where} ({count}; {example} has {wanted})"
+    if reason == phonenumbers.ValidationResult.TOO_LONG:
+        return f"'{value}' is too long for a phone number{where} ({count}; {example} has {wanted})"
+    if reason == phonenumbers.ValidationResult.INVALID_LENGTH:
         return (
-            f"'{value}' is too short for a phone number ({len(digits)} digits; 0612345678 has 10)"
+            f"'{value}' has {count}, a length no phone number{where} has ({example} has {wanted})"
         )
-    return f"'{value}' is not a valid phone number (expected e.g. 0612345678 or +212612345678)"
+    if reason == phonenumbers.ValidationResult.INVALID_COUNTRY_CODE:
+        return f"'{value}' starts with a country code that does not exist"
+    return f"'{value}' is not a phone number{where} (expected e.g. {example})"
+
+
+# --- countries -----------------------------------------------------------------------------
+
+#: Country spellings found in exports besides CLDR's names and ISO's two-letter codes.
+COUNTRY_ALIASES = {
+    "UK": "GB",
+    "Great Britain": "GB",
+    "England": "GB",
+    "USA": "US",
+    "United States of America": "US",
+    "Etats-Unis d'Amerique": "US",
+    "UAE": "AE",
+    "EAU": "AE",
+    "KSA": "SA",
+    "Royaume du Maroc": "MA",
+    "Kingdom of Morocco": "MA",
+    "المملكة المغربية": "MA",
+    "Marokko": "MA",
+    "Sahara occidental": "EH",
+    # ISO 3166 alpha-3 codes of the countries COD sellers of the region ship to most
+    "MAR": "MA",
+    "DZA": "DZ",
+    "TUN": "TN",
+    "LBY": "LY",
+    "EGY": "EG",
+    "MRT": "MR",
+    "SEN": "SN",
+    "CIV": "CI",
+    "SAU": "SA",
+    "ARE": "AE",
+    "QAT": "QA",
+    "KWT": "KW",
+    "FRA": "FR",
+    "ESP": "ES",
+    "BEL": "BE",
+    "NLD": "NL",
+    "DEU": "DE",
+    "ITA": "IT",
+    "PRT": "PT",
+    "GBR": "GB",
+    "CHE": "CH",
+    "CAN": "CA",
+    "ZAF": "ZA",
+    "BGD": "BD",
+    "PAK": "PK",
+}
+
+
+#: The languages whose country names are recognised (CLDR's, through Babel).
+COUNTRY_LANGUAGES = ("en", "fr", "ar", "es", "de", "it", "nl", "pt")
+
+
+@cache
+def _territories(language: str) -> dict[str, str]:
+    """CLDR's country names in one language, by ISO code (Babel loads them on first use)."""
+    from babel import Locale
+
+    names = Locale.parse(language).territories
+    return {code: str(name) for code, name in names.items() if len(code) == 2 and code.isalpha()}
+
+
+@cache
+def _countries() -> dict[str, str]:
+    """Normalised country name or code -> ISO 3166 alpha-2 code."""
+    from importer.mapping import normalize_header
+
+    regions = phonenumbers.SUPPORTED_REGIONS
+    table: dict[str, str] = {normalize_header(region): region for region in regions}
+    # in language order: the first language to use a spelling keeps it
+    for language in COUNTRY_LANGUAGES:
+        for region, name in _territories(language).items():
+            if region in regions:
+                table.setdefault(normalize_header(name), region)
+    for alias, region in COUNTRY_ALIASES.items():
+        table[normalize_header(alias)] = region
+    table.pop("", None)
+    return table
+
+
+def country_code(value: str) -> str | None:
+    """The ISO code of a country written as a code or a name (EN, FR, AR...), or None.
+
+    "MA", "ma", "MAR", "Maroc", "Morocco", "المغرب" are all MA; "+212" and "212" are the
+    country of that calling code.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    calling = re.fullmatch(r"\+?(\d{1,3})", text)
+    if calling:
+        region = phonenumbers.region_code_for_country_code(int(calling.group(1)))
+        return None if region == phonenumbers.UNKNOWN_REGION else str(region)
+    from importer.mapping import normalize_header
+
+    return _countries().get(normalize_header(text))
 
 
 # --- money and quantities ------------------------------------------------------------------

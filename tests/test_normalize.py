@@ -15,16 +15,23 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from importer.model import Issue
+from importer.model import Issue, Severity
 from importer.normalize import (
+    BAD_PHONE,
+    EMPTY_PHONE,
     MA_NUMBER,
+    POSSIBLE_PHONE,
+    VALID_PHONE,
     NormalizeOptions,
     clean_custom_column,
     clean_text_column,
+    country_code,
     normalize_lines,
     normalize_phone_column,
     parse_money_column,
     parse_quantity_column,
+    phone_problem,
+    read_phone_column,
 )
 from importer.read import Table
 
@@ -95,9 +102,21 @@ SECTION_4_INVALID = [
     "061234567",
     "061234567890",
     "06123456789",
-    "0512345678",
     "6.12345678E+08",
     "not a phone",
+]
+#: Possible Moroccan numbers (9 national digits) in ranges libphonenumber 9.0.43 does not
+#: list: its metadata lags the 07 and 06 blocks allocated since 2018. Sent, with a warning.
+UNLISTED = [
+    ("0729123456", "0729123456"),
+    ("0732 12 34 56", "0732123456"),
+    ("0745123456", "0745123456"),
+    ("+212 757 123456", "0757123456"),
+    ("0791-12-34-56", "0791123456"),
+    ("0683123456", "0683123456"),
+    ("00212686123456", "0686123456"),
+    ("0512345678", "0512345678"),
+    ("512345678", "0512345678"),
 ]
 
 
@@ -121,6 +140,103 @@ def test_phone_table_e164_agrees_with_libphonenumber(value: str, expected: str) 
 @pytest.mark.parametrize("value", SECTION_4_INVALID)
 def test_phone_table_invalid(value: str) -> None:
     assert phone(value) == ("", True)
+
+
+@pytest.mark.parametrize(("value", "expected"), UNLISTED)
+def test_possible_numbers_in_no_listed_range_are_kept_and_said_so(
+    value: str, expected: str
+) -> None:
+    number = phonenumbers.parse(value, "MA")
+    assert phonenumbers.is_possible_number(number) and not phonenumbers.is_valid_number(number)
+    out, status = read_phone_column(text([value]))
+    assert (out.iloc[0], int(status[0])) == (expected, POSSIBLE_PHONE)
+    out, status = read_phone_column(text([value]), "e164")
+    assert out.iloc[0] == "+212" + expected[1:]
+
+
+def test_a_status_for_each_cell() -> None:
+    cells = ["0612345678", "0729123456", "06 12", "", "+27 64 904 0482", "078 273 141"]
+    out, status = read_phone_column(text(cells))
+    assert status.tolist() == [
+        VALID_PHONE,
+        POSSIBLE_PHONE,
+        BAD_PHONE,
+        EMPTY_PHONE,
+        VALID_PHONE,
+        BAD_PHONE,
+    ]
+    assert out.tolist() == ["0612345678", "0729123456", "", "", "+27649040482", ""]
+
+
+def test_the_row_country_decides_how_a_number_is_read() -> None:
+    # A South African 064 number is a valid Moroccan 0649... one: only the row can tell.
+    cells = text(["064 904 0482", "064 904 0482", "0612345678", "+212612345678", "078 273 141"])
+    regions = text(["ZA", "", "FR", "ZA", "ZA"])
+    out, status = read_phone_column(cells, "national", "MA", regions)
+    assert out.tolist() == [
+        "+27649040482",
+        "0649040482",
+        "+33612345678",
+        "0612345678",
+        "+2778273141",
+    ]
+    assert status.tolist() == [VALID_PHONE] * 4 + [POSSIBLE_PHONE]
+    # the default country's numbers are national, the others E.164
+    out, _ = read_phone_column(cells, "national", "ZA", regions.where(regions != "ZA", ""))
+    assert out.tolist()[:2] == ["0649040482", "0649040482"]
+    assert out.tolist()[3] == "+212612345678"
+
+
+@pytest.mark.parametrize(
+    ("value", "region", "words"),
+    [
+        (
+            "06 12",
+            "MA",
+            "'06 12' is too short for a phone number in Morocco (4 digits; 0612345678 has 10)",
+        ),
+        (
+            "06123456789",
+            "MA",
+            "too long for a phone number in Morocco (11 digits; 0612345678 has 10)",
+        ),
+        ("+212 6 12", "MA", "too short for a phone number (6 digits; +212612345678 has 12)"),
+        ("6.12345678E+08", "MA", "scientific notation"),
+        ("n/a", "MA", "'n/a' is not a phone number: it has no digits"),
+        ("0649", "ZA", "too short for a phone number in South Africa (4 digits;"),
+    ],
+)
+def test_a_bad_phone_says_why_with_its_value_and_length(
+    value: str, region: str, words: str
+) -> None:
+    assert words in phone_problem(value, region)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("MA", "MA"),
+        ("ma", "MA"),
+        ("MAR", "MA"),
+        ("Maroc", "MA"),
+        ("Morocco", "MA"),
+        ("المغرب", "MA"),
+        ("  royaume du maroc ", "MA"),
+        ("ZA", "ZA"),
+        ("South Africa", "ZA"),
+        ("Afrique du Sud", "ZA"),
+        ("جنوب أفريقيا", "ZA"),
+        ("Algérie", "DZ"),
+        ("الجزائر", "DZ"),
+        ("France", "FR"),
+        ("Côte d’Ivoire", "CI"),
+        ("+212", "MA"),
+        ("Casablanca", None),
+        ("", None),
+    ],
+)
+def test_countries_by_code_or_name(value: str, expected: str | None) -> None:
+    assert country_code(value) == expected
 
 
 def test_raw_only_strips_spreadsheet_junk() -> None:
@@ -185,13 +301,23 @@ def test_fast_path_agrees_with_libphonenumber(value: str) -> None:
         number = phonenumbers.parse(value, "MA")
     except phonenumbers.NumberParseException:
         number = None
-    out, bad = normalize_phone_column(text([value]))
+    out, status = read_phone_column(text([value]))
+    moroccan = number is not None and number.country_code == 212
+    e164 = number and phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if number is not None and phonenumbers.is_valid_number(number):
-        expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        moroccan = phonenumbers.region_code_for_number(number) == "MA"
-        assert out.iloc[0] == ("0" + expected[4:] if moroccan else expected)
+        assert out.iloc[0] == ("0" + e164[4:] if moroccan else e164)
+        assert status[0] == VALID_PHONE
+    elif (
+        number is not None
+        and phonenumbers.is_possible_number_with_reason(number)
+        == phonenumbers.ValidationResult.IS_POSSIBLE  # not "local only": no area code
+        and not number.italian_leading_zero
+    ):
+        national = phonenumbers.national_significant_number(number)
+        assert out.iloc[0] == ("0" + national if moroccan else e164)
+        assert status[0] == POSSIBLE_PHONE
     else:
-        assert bool(bad.iloc[0])
+        assert out.iloc[0] == "" and status[0] == BAD_PHONE
 
 
 def money(values: list[str]) -> list[float | None]:
@@ -343,7 +469,7 @@ def e164_of(national: str) -> str:
 def test_a_column_of_phones_mixing_every_shape(fmt: str) -> None:
     # Clean numbers are settled on the whole column, the rest per distinct value: a mixed
     # column must give each cell the answer the tables above give it.
-    known = SECTION_4 + [(v, "") for v in SECTION_4_INVALID]
+    known = SECTION_4 + UNLISTED + [(v, "") for v in SECTION_4_INVALID]
     known += [("", ""), ("  ", ""), ("\u00a00612345678", "0612345678")]
     column = [(f"06{i:08d}", f"06{i:08d}") for i in range(750)]
     column += [(f"+2127{i:08d}", f"07{i:08d}") for i in range(750)]
@@ -392,14 +518,16 @@ def test_normalize_lines_reports_bad_cells_once_and_empties_them() -> None:
     assert str(result["quantity"].dtype) == "Int64" and str(result["total"].dtype) == "Float64"
     assert result["quantity"].isna().tolist() == [False, True, False]
     assert result["total"].iloc[0] == 299.5 and result["total"].isna().tolist()[1:] == [True, True]
-    assert [(i.row, i.column, i.code) for i in issues] == [
-        (6, "Téléphone", "invalid_phone"),
-        (6, "Qté", "invalid_quantity"),
-        (7, "Téléphone", "invalid_phone"),
-        (7, "Prix", "invalid_number"),
+    assert [(i.row, i.column, i.code, i.severity) for i in issues] == [
+        # order #1 is sent with row 5's phone: row 6's unreadable one is not needed
+        (6, "Téléphone", "phone_not_used", Severity.WARNING),
+        (6, "Qté", "invalid_quantity", Severity.ERROR),
+        (7, "Téléphone", "invalid_phone", Severity.ERROR),
+        (7, "Prix", "invalid_number", Severity.ERROR),
     ]
     assert all(isinstance(i, Issue) for i in issues)
     assert "scientific notation" in issues[0].message and "6.12345678E+08" in issues[0].message
+    assert "0612345678 of row 5" in issues[0].message
     assert "'1.5'" in issues[1].message
     assert "too short" in issues[2].message
     assert "'abc'" in issues[3].message
