@@ -92,17 +92,58 @@ def _label(field: str) -> str:
     return field.rsplit(".", 1)[-1].replace("_", " ")
 
 
-def rule_message(field: str, code: str, rule: Rule | None = None) -> str:
-    """The docs' (Laravel) wording for a broken rule of ``field`` (a RULES key)."""
+def rule_message(field: str, code: str, rule: Rule | None = None, value: object = None) -> str:
+    """The docs' (Laravel) wording for a broken rule of ``field`` (a RULES key).
+
+    With the ``value`` that broke it, the message quotes it, and gives a text's length.
+    """
     rule = rule or RULES[field]
     name = _label(field)
     if code == "required":
         return f"The {name} field is required."
     if rule.unit == "number":
-        return f"The {name} must be between {rule.low} and {rule.high}."
+        told = f"The {name} must be between {rule.low} and {rule.high}."
+        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+            number = int(value) if float(value).is_integer() else value
+            told = f"{told[:-1]}: it is {number}."
+        return told
     if rule.unit == "items":
         return f"The {name} must not have more than {rule.high} items."
-    return f"The {name} must be between {rule.low} and {rule.high} characters."
+    told = f"The {name} must be between {rule.low} and {rule.high} characters."
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        told = f"{told[:-1]}: '{shown}' has {len(value)}."
+    return told
+
+
+def _reported_rows(reported: Iterable[Issue], columns: dict[str, str]) -> dict[str, set[int]]:
+    """Canonical field -> rows an earlier stage holds an error about, found by source column.
+
+    One source column may feed several fields, and a phone read from a fallback column is
+    reported on that column (``phone#n`` names it).
+    """
+    fields_of: dict[str, set[str]] = {}
+    for canonical, source in columns.items():
+        name = "phone" if canonical.startswith("phone#") else canonical
+        fields_of.setdefault(source, set()).add(name)
+    out: dict[str, set[int]] = {}
+    for issue in reported:
+        if not issue.is_error or issue.row is None or issue.column is None:
+            continue
+        for name in fields_of.get(issue.column, ()):
+            out.setdefault(name, set()).add(issue.row)
+    return out
+
+
+def _orders_of(
+    said: dict[str, set[int]], index: pd.Index, codes: np.ndarray
+) -> dict[str, set[int]]:
+    """The same, as the orders those rows belong to."""
+    out: dict[str, set[int]] = {}
+    for name, rows in said.items():
+        positions = index.get_indexer(pd.Index(sorted(rows)))
+        out[name] = set(codes[positions[positions >= 0]].tolist())
+    return out
 
 
 def _code(check: str, failure: object) -> str:
@@ -155,13 +196,17 @@ def _text_column(frame: pd.DataFrame, name: str) -> pd.Series:
 # ------------------------------------------------------------------------------ lines
 
 
-def validate_lines(mapped: MappedTable) -> list[Issue]:
+def validate_lines(mapped: MappedTable, reported: Iterable[Issue] = ()) -> list[Issue]:
     """Every broken field rule of the table, as issues on the user's rows and columns.
 
     Product fields (sku, quantity, total) are checked on every line. Lead fields and custom
     data are checked once per order, on the order's first non-empty value: Shopify leaves
     them blank on the 2nd+ rows of an order, and that is no error. A line with no SKU but a
     product name is left to ``group_leads``, which looks the name up in the catalog.
+
+    ``reported`` are the issues earlier stages found: a cell they hold an error about (an
+    unreadable phone, emptied) is not reported again (as missing): one problem, one message.
+    For a lead field, an error on any row of the order counts.
     """
     frame = mapped.frame
     columns = mapped.columns
@@ -169,6 +214,7 @@ def validate_lines(mapped: MappedTable) -> list[Issue]:
     if frame.empty:
         return issues
     rows = frame.index.to_numpy()
+    said = _reported_rows(reported, columns)
 
     def where(field: str) -> str:
         return columns.get(field, field)
@@ -190,7 +236,10 @@ def validate_lines(mapped: MappedTable) -> list[Issue]:
         if column == "sku" and code == "required" and position is not None and named[position]:
             continue  # group_leads finds the SKU by product name, or says why it cannot
         row = int(rows[position]) if position is not None else None
-        issues.append(Issue(row, where(column), code, rule_message(f"products.{column}", code)))
+        if row in said.get(column, ()):
+            continue
+        message = rule_message(f"products.{column}", code, value=value)
+        issues.append(Issue(row, where(column), code, message))
 
     # --- lead fields and custom data, per order
     codes, n_orders = order_numbers(frame)
@@ -205,10 +254,13 @@ def validate_lines(mapped: MappedTable) -> list[Issue]:
         per_order[name] = values
         where_found[name] = np.where(found_at >= 0, found_at, first_row)
     orders = pd.DataFrame(per_order, index=pd.RangeIndex(n_orders))
+    spoken = _orders_of(said, frame.index, codes)
     for column, check, value, at in _failures(LeadSchema, orders):
         code = _code(check, value)
+        if at is not None and at == at and int(at) in spoken.get(column, ()):
+            continue
         row = int(rows[where_found[column][int(at)]]) if at is not None and at == at else None
-        issues.append(Issue(row, where(column), code, rule_message(column, code)))
+        issues.append(Issue(row, where(column), code, rule_message(column, code, value=value)))
 
     issues.extend(_custom_issues(frame, codes, first_row, rows, columns))
     rank = _issue_order(columns)

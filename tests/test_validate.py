@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from importer.mapping import MappedTable, Mapping
-from importer.model import CANONICAL_FIELDS, CustomEntry, Lead, Product
+from importer.model import CANONICAL_FIELDS, CustomEntry, Issue, Lead, Product, Severity
 from importer.read import Table
 from importer.validate import (
     Catalog,
@@ -82,24 +82,54 @@ def test_a_clean_table_has_no_issue() -> None:
     ("field", "value", "code", "message"),
     [
         ("full_name", "", "required", "The full name field is required."),
-        ("full_name", "Al", "too_short", "The full name must be between 3 and 100 characters."),
-        ("full_name", "x" * 101, "too_long", "The full name must be between 3 and 100 characters."),
-        ("phone", "061234", "too_short", "The phone must be between 7 and 100 characters."),
+        (
+            "full_name",
+            "Al",
+            "too_short",
+            "The full name must be between 3 and 100 characters: 'Al' has 2.",
+        ),
+        (
+            "full_name",
+            "x" * 101,
+            "too_long",
+            f"The full name must be between 3 and 100 characters: '{'x' * 37}...' has 101.",
+        ),
+        (
+            "phone",
+            "061234",
+            "too_short",
+            "The phone must be between 7 and 100 characters: '061234' has 6.",
+        ),
         ("phone", None, "required", "The phone field is required."),
-        ("city", "Fe", "too_short", "The city must be between 3 and 100 characters."),
-        ("area", "Ma", "too_short", "The area must be between 3 and 100 characters."),
-        ("address", "Rue", "too_short", "The address must be between 5 and 100 characters."),
+        ("city", "Fe", "too_short", "The city must be between 3 and 100 characters: 'Fe' has 2."),
+        ("area", "Ma", "too_short", "The area must be between 3 and 100 characters: 'Ma' has 2."),
+        (
+            "address",
+            "Rue",
+            "too_short",
+            "The address must be between 5 and 100 characters: 'Rue' has 3.",
+        ),
         ("sku", "", "required", "The sku field is required."),
-        ("sku", "S" * 101, "too_long", "The sku must be between 1 and 100 characters."),
-        ("quantity", 0, "out_of_range", "The quantity must be between 1 and 999."),
-        ("quantity", 1000, "out_of_range", "The quantity must be between 1 and 999."),
+        (
+            "sku",
+            "S" * 101,
+            "too_long",
+            f"The sku must be between 1 and 100 characters: '{'S' * 37}...' has 101.",
+        ),
+        ("quantity", 0, "out_of_range", "The quantity must be between 1 and 999: it is 0."),
+        ("quantity", 1000, "out_of_range", "The quantity must be between 1 and 999: it is 1000."),
         ("quantity", None, "required", "The quantity field is required."),
-        ("total", 0.99, "out_of_range", "The total must be between 1 and 999999."),
-        ("total", 1000000.0, "out_of_range", "The total must be between 1 and 999999."),
+        ("total", 0.99, "out_of_range", "The total must be between 1 and 999999: it is 0.99."),
+        (
+            "total",
+            1000000.0,
+            "out_of_range",
+            "The total must be between 1 and 999999: it is 1000000.",
+        ),
         ("total", None, "required", "The total field is required."),
     ],
 )
-def test_each_rule_is_one_issue_in_the_docs_words(
+def test_each_rule_is_one_issue_in_the_docs_words_with_the_value(
     field: str, value: Any, code: str, message: str
 ) -> None:
     issues = validate_lines(mapped_table([row(), row(**{field: value})]))
@@ -111,6 +141,29 @@ def test_each_rule_is_one_issue_in_the_docs_words(
         code,
         message,
     )
+
+
+@pytest.mark.parametrize("field", ["phone", "quantity", "total", "sku", "city"])
+def test_a_cell_reported_by_an_earlier_stage_is_not_reported_again(field: str) -> None:
+    empty: Any = None if field in ("quantity", "total") else ""
+    mapped = mapped_table([row(), row(**{field: empty})], sources={field: "Source"})
+    assert codes(validate_lines(mapped)) == [(3, "Source", "required")]
+    earlier = Issue(3, "Source", "invalid_whatever", "'abc' is unreadable")
+    assert validate_lines(mapped, [earlier]) == []
+    # a warning about the cell says nothing about it being missing
+    warned = Issue(3, "Source", "something", "noticed", Severity.WARNING)
+    assert codes(validate_lines(mapped, [warned])) == [(3, "Source", "required")]
+
+
+def test_a_lead_field_reported_on_another_row_of_the_order_is_not_reported_again() -> None:
+    # Shopify: the 2nd row's unreadable Phone was emptied; the order has no phone left
+    mapped = mapped_table(
+        [row(order_key="#1", phone=""), row(order_key="#1", phone="")],
+        sources={"phone#0": "Shipping Phone", "phone#2": "Phone", "phone": "Shipping Phone"},
+    )
+    assert codes(validate_lines(mapped)) == [(2, "Shipping Phone", "required")]
+    earlier = Issue(3, "Phone", "invalid_phone", "'abc' is not a phone number")
+    assert validate_lines(mapped, [earlier]) == []
 
 
 def test_the_issue_names_the_source_column() -> None:
