@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -14,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 
-from importer.errors import ConfigError
+from importer.amounts import AMOUNT_MODES, AmountMode, AmountOptions, amount_default, settle_amounts
+from importer.errors import ConfigError, MappingError, SettingsError
 from importer.group import group_leads
 from importer.mapping import (
     MappedTable,
@@ -64,11 +67,13 @@ class SourceOptions:
     mapping_file: Path | None = None
     catalog_file: Path | None = None
     phone_format: PhoneFormat = "national"
-    region: str = "MA"
+    #: the country of phones written without +country code, unless the row says (`--region`);
+    #: None: the mapping file's `region`, else MA
+    region: str | None = None
     #: warnings hold a row back as errors do (`--strict`, or `strict = true` in wedocod.toml)
     strict: bool = False
     #: "order": line totals add up to the order's own total when the file has one; "lines":
-    #: price x quantity as written. None: the preset's (or the mapping's) choice.
+    #: price x quantity as written. None: the mapping file's or the preset's choice.
     amount: str | None = None
 
 
@@ -81,6 +86,8 @@ class Prepared:
     leads: tuple[Lead, ...]
     issues: dict[int, tuple[Issue, ...]]
     orders: dict[str, tuple[int, ...]]
+    #: what a person should know about the whole file (for the Summary)
+    notes: tuple[str, ...] = ()
 
     @property
     def invalid_orders(self) -> int:
@@ -162,11 +169,16 @@ def _prepare(
     options: SourceOptions,
     catalog: Catalog | None,
 ) -> Prepared:
+    amount, region = _value_choices(mapping, options)
     mapped = apply_mapping(table, mapping)
     mapped, found = normalize_lines(
-        mapped, NormalizeOptions(phone_format=options.phone_format, region=options.region)
+        mapped, NormalizeOptions(phone_format=options.phone_format, region=region)
     )
-    on_lines = [*table.issues, *found, *validate_lines(mapped)]
+    settled = settle_amounts(mapped, AmountOptions(mode=amount))
+    mapped = settled.mapped
+    # one problem, one message: validation is told which cells were reported already
+    reported = [*table.issues, *found, *settled.issues]
+    on_lines = [*reported, *validate_lines(mapped, reported)]
     line_issues = _strictly(on_lines, options.strict)
     # only errors hold an order back: a row with warnings is sent, and says so in the report
     grouped = group_leads(mapped, _by_row(i for i in line_issues if i.is_error), catalog)
@@ -181,7 +193,46 @@ def _prepare(
         leads=leads,
         issues={row: tuple(found_here) for row, found_here in issues.items()},
         orders=dict(grouped.orders),
+        notes=settled.notes,
     )
+
+
+def _value_choices(mapping: ColumnMapping, options: SourceOptions) -> tuple[AmountMode, str]:
+    """The amount mode and the default phone country: the command line's or the settings
+    file's, else the mapping file's, else the preset's (amount) or MA (region)."""
+    said = _mapping_file_choices(options.mapping_file) if options.mapping_file else {}
+    amount = options.amount or said.get("amount") or amount_default(mapping.preset)
+    region = (options.region or said.get("region") or "MA").upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingsError(
+            f"region '{region}' is not a country code libphonenumber knows "
+            "(two letters, e.g. MA, FR, ZA)"
+        )
+    if amount not in AMOUNT_MODES:
+        raise SettingsError(f"amount '{amount}': choose one of {', '.join(AMOUNT_MODES)}")
+    return amount, region
+
+
+def _mapping_file_choices(path: Path) -> dict[str, str]:
+    """A mapping file's top-level `amount` and `region` (load_mapping checked the rest)."""
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}  # load_mapping has said what is wrong with the file already
+    out: dict[str, str] = {}
+    amount = raw.get("amount")
+    if amount is not None:
+        if amount not in AMOUNT_MODES:
+            raise MappingError(f'{path}: amount must be "order" or "lines", not {amount!r}')
+        out["amount"] = str(amount)
+    region = raw.get("region")
+    if region is not None:
+        if not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
+            raise MappingError(
+                f'{path}: region must be a two-letter country code, e.g. "MA", not {region!r}'
+            )
+        out["region"] = region.upper()
+    return out
 
 
 def _strictly(issues: list[Issue], strict: bool) -> list[Issue]:
@@ -206,6 +257,7 @@ def check_file(
         leads=len(prepared.orders),
         invalid=prepared.invalid_orders,
         valid=len(prepared.leads),
+        notes=prepared.notes,
     )
     return _finish(prepared.table, rows, summary, report, write=write)
 
@@ -335,6 +387,7 @@ def _import_result(
         failed=counts[Outcome.FAILED],
         queued=counts[Outcome.QUEUED],
         uncertain=counts[Outcome.UNCERTAIN],
+        notes=prepared.notes,
     )
     return _finish(prepared.table, rows, summary, report, stopped=stopped)
 

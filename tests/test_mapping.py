@@ -561,4 +561,4 @@ def test_describe_lists_fields_custom_data_and_ignored_columns() -> None:
     assert described["total"] == "computed: unit_price x quantity"
     assert described["area"] == "not mapped (optional)"
     assert described["data:order"] == "Name"
-    assert described["ignored"].startswith("61 column(s): Financial Status")
+    assert described["ignored"].startswith("55 column(s): Financial Status")

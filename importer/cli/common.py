@@ -33,7 +33,7 @@ from importer.errors import (
     SettingsError,
 )
 from importer.presets import PRESETS
-from importer.settings import PHONE_FORMATS, Settings, find_settings
+from importer.settings import AMOUNT_MODES, PHONE_FORMATS, Settings, find_settings
 
 if TYPE_CHECKING:
     from importer.client import LeadsClient
@@ -165,10 +165,34 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(list(PHONE_FORMATS)),
             help="How phones are sent (default: national, or the settings file's).",
         ),
+        click.option(
+            "--region",
+            metavar="CC",
+            callback=_region_option,
+            help="Country of phones written without +country code, when the row names none "
+            "(ISO code; default: MA, or the settings or mapping file's `region`).",
+        ),
+        click.option(
+            "--amount",
+            type=click.Choice(list(AMOUNT_MODES)),
+            help="order: each order's line totals add up to its own total (shipping and "
+            "discounts spread over the lines); lines: price x quantity as written "
+            "(default: the preset's choice, or the settings or mapping file's `amount`).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _region_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Two letters, upper-cased; whether libphonenumber knows the country is checked later."""
+    if value is None:
+        return None
+    text = value.strip()
+    if len(text) != 2 or not text.isalpha():
+        raise click.BadParameter(f"'{value}' is not a two-letter country code (e.g. MA, FR, ZA)")
+    return text.upper()
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -249,9 +273,9 @@ def build_source(settings: Settings | None = None, **kw: Any) -> SourceOptions:
         phone_format=cast(
             "PhoneFormat", kw.get("phone_format") or settings.phone_format or "national"
         ),
-        region=settings.region or "MA",
+        region=kw.get("region") or settings.region,
         strict=bool(settings.strict if kw.get("strict") is None else kw["strict"]),
-        amount=settings.amount,
+        amount=kw.get("amount") or settings.amount,
     )
 
 

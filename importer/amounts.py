@@ -1,0 +1,643 @@
+"""The amount to collect: each order's product totals add up to what the customer owes.
+
+For cash on delivery the lead's line totals are what the courier collects. An export gives
+them as price x quantity, and the order's own total apart (Shopify ``Total``, WooCommerce
+``Order Total Amount``) with the line discounts, order discount and shipping that make the
+difference. ``settle_amounts`` runs between normalize_lines and validation: in ``order``
+mode it spreads that difference over the order's lines in proportion to their amounts
+(rounding on the last line), so that the lines add up to the order's total to the cent. In
+``lines`` mode price x quantity is sent as written, and an order whose total differs says
+so. In both, a free line (a gift at 0.00: the API takes no line total under 1) gets 1.00
+taken off the order's other lines, and the order's total, shipping and discount are kept as
+custom data. Every line sent with another amount than price x quantity carries a warning
+giving the amounts.
+
+The common path is whole columns: per-order sums and firsts with numpy, one proportional
+split for every order at once; only orders with a free or tiny line go through Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Literal, cast
+
+import numpy as np
+import pandas as pd
+
+from importer.group import order_numbers
+from importer.model import CUSTOM_PREFIX, Issue, Severity
+from importer.normalize import parse_money_column
+from schemas.leads import MAX_CUSTOM_ENTRIES, RULES
+
+if TYPE_CHECKING:
+    from importer.mapping import MappedTable
+
+__all__ = [
+    "AMOUNT_MODES",
+    "AmountMode",
+    "AmountOptions",
+    "SettledAmounts",
+    "allocate_cents",
+    "amount_default",
+    "settle_amounts",
+]
+
+AmountMode = Literal["order", "lines"]
+AMOUNT_MODES: tuple[AmountMode, ...] = ("order", "lines")
+#: The mode of files that match no preset: a `Montant à collecter` is what to collect.
+DEFAULT_MODE: AmountMode = "order"
+#: Order-level amounts (and the per-line discount) this stage reads; normalize leaves them.
+AMOUNT_FIELDS = ("order_total", "shipping", "discount", "line_discount")
+#: The custom data entries that keep the order's amounts on the lead.
+CUSTOM_KEYS = ("order_total", "shipping", "discount")
+#: The smallest line total the API takes, in cents.
+FLOOR = int(RULES["products.total"].low * 100)
+
+
+@dataclass(frozen=True)
+class AmountOptions:
+    """``order``: the lines add up to the order's total; ``lines``: price x quantity."""
+
+    mode: AmountMode = DEFAULT_MODE
+
+
+@dataclass(frozen=True)
+class SettledAmounts:
+    """The table with its line totals settled, what was said about them, and a summary note."""
+
+    mapped: MappedTable
+    issues: list[Issue]
+    notes: tuple[str, ...] = ()
+
+
+@cache
+def amount_default(preset: str | None) -> AmountMode:
+    """The mode a preset chooses (its top-level ``amount``), else ``DEFAULT_MODE``."""
+    if not preset:
+        return DEFAULT_MODE
+    try:
+        text = resources.files("importer").joinpath("presets", f"{preset}.toml").read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return DEFAULT_MODE
+    mode = tomllib.loads(text).get("amount", DEFAULT_MODE)
+    return cast(AmountMode, mode) if mode in AMOUNT_MODES else DEFAULT_MODE
+
+
+def money(cents: int | float) -> str:
+    """An amount in cents as people read it: 1700.00, -400.00."""
+    value = round(cents)
+    sign = "-" if value < 0 else ""
+    return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
+
+
+def allocate_cents(target: int, weights: Sequence[int], floor: int = FLOOR) -> list[int] | None:
+    """Split ``target`` cents over lines in proportion to ``weights``, none under ``floor``.
+
+    Lines whose share would fall under ``floor`` get ``floor`` and the others share the rest
+    in proportion (again and again until none falls under). The rounding goes to the last line
+    with a weight (to the largest line if that one would fall under ``floor``). None when
+    ``target`` cannot give every line ``floor``. With no weight at all, lines share equally.
+    """
+    n = len(weights)
+    if n == 0 or target < floor * n:
+        return None
+    weight = [max(int(w), 0) for w in weights]
+    pinned = [False] * n
+    shares = [0.0] * n
+    while True:
+        free = [i for i in range(n) if not pinned[i]]
+        rest = target - floor * (n - len(free))
+        total = sum(weight[i] for i in free)
+        for i in free:
+            shares[i] = rest * weight[i] / total if total > 0 else rest / len(free)
+        low = [i for i in free if shares[i] < floor]
+        if not low:
+            break
+        for i in low:
+            pinned[i] = True
+    cents = [floor if pinned[i] else int(np.rint(shares[i])) for i in range(n)]
+    residual = target - sum(cents)
+    if residual:
+        free = [i for i in range(n) if not pinned[i]]
+        weighted = [i for i in free if weight[i] > 0] or free
+        last = weighted[-1]
+        if cents[last] + residual < floor:
+            last = max(free, key=lambda i: cents[i])
+        cents[last] += residual
+    return cents
+
+
+# ------------------------------------------------------------------------------ per order
+
+
+def _first_per_order(
+    values: np.ndarray, codes: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each order's first non-NaN value (NaN when none) and its row position (-1 when none)."""
+    found = np.flatnonzero(~np.isnan(values))
+    first = np.full(count, np.nan)
+    at = np.full(count, -1, dtype=np.int64)
+    orders, where = np.unique(codes[found], return_index=True)
+    first[orders] = values[found[where]]
+    at[orders] = found[where]
+    return first, at
+
+
+def _float(frame: pd.DataFrame, name: str) -> np.ndarray:
+    column = frame[name]
+    if column.dtype.kind not in "fi" and not isinstance(column.dtype, pd.Float64Dtype):
+        return np.full(len(frame), np.nan)
+    return np.asarray(column.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _cents(values: np.ndarray) -> np.ndarray:
+    return np.asarray(np.rint(np.nan_to_num(values) * 100), dtype=np.int64)
+
+
+@dataclass
+class _Orders:
+    """Per-order values (arrays of length ``count``) and where each order's rows are."""
+
+    codes: np.ndarray
+    count: int
+    first_row: np.ndarray
+    lines: np.ndarray
+    gross: np.ndarray  # cents, per order
+    line_discount: np.ndarray  # cents, per order
+    order_total: np.ndarray  # float, NaN when the file gives none
+    shipping: np.ndarray
+    discount: np.ndarray
+    usable: np.ndarray  # every line has a readable, non-negative total and no error
+
+
+class _Settling:
+    """One run of the stage over a table."""
+
+    def __init__(self, mapped: MappedTable, options: AmountOptions) -> None:
+        self.mapped = mapped
+        self.mode = options.mode
+        self.frame = mapped.frame.copy()
+        self.columns = dict(mapped.columns)
+        self.rows = np.asarray(self.frame.index, dtype=np.int64)
+        self.issues: list[Issue] = []
+        self.notes: list[str] = []
+
+    def where(self, field: str) -> str:
+        if field == "total" and "total" not in self.columns:
+            # a total computed from the unit price: the price is the cell to look at
+            return self.columns.get("unit_price", field)
+        return self.columns.get(field, field)
+
+    def order_keys(self) -> np.ndarray:
+        if "order_key" not in self.frame.columns:
+            return np.full(len(self.frame), "", dtype=object)
+        return self.frame["order_key"].astype("str").fillna("").to_numpy(dtype=object)
+
+    def run(self) -> SettledAmounts:
+        frame = self.frame
+        if "total" not in frame.columns or len(frame) == 0:
+            return self.result()
+        amounts, bad = self.read_amounts()
+        gross = _float(frame, "total")
+        present = {f for f, values in amounts.items() if not np.isnan(values).all()}
+        free = (gross >= 0) & (gross < FLOOR / 100)
+        if not present and not bad and not free.any():
+            return self.result()  # nothing to settle: the common path of a plain template
+        codes, count = order_numbers(frame)
+        orders = self.per_order(codes, count, gross, amounts)
+        self.check_amounts(orders, amounts, bad)
+        self.settle(orders, gross, amounts)
+        self.keep_as_custom_data(orders)
+        return self.result()
+
+    def result(self) -> SettledAmounts:
+        mapped = dataclasses.replace(self.mapped, frame=self.frame, columns=self.columns)
+        self.issues.sort(key=lambda i: i.row if i.row is not None else -1)
+        return SettledAmounts(mapped, self.issues, tuple(self.notes))
+
+    def read_amounts(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The order-level amount columns as floats, and which cells could not be read."""
+        amounts: dict[str, np.ndarray] = {}
+        bad: dict[str, np.ndarray] = {}
+        for field in AMOUNT_FIELDS:
+            if field not in self.frame.columns or field not in self.columns:
+                amounts[field] = np.full(len(self.frame), np.nan)
+                continue
+            column = self.frame[field]
+            if column.dtype.kind in "fi" or isinstance(column.dtype, pd.Float64Dtype):
+                parsed = column.astype("Float64")
+                unreadable = np.zeros(len(column), dtype=bool)
+            else:
+                parsed, flags = parse_money_column(column)
+                unreadable = flags.to_numpy(dtype=bool)
+            self.frame[field] = parsed
+            amounts[field] = np.asarray(parsed.to_numpy(dtype=np.float64, na_value=np.nan))
+            if unreadable.any():
+                bad[field] = unreadable
+        return amounts, bad
+
+    def per_order(
+        self, codes: np.ndarray, count: int, gross: np.ndarray, amounts: dict[str, np.ndarray]
+    ) -> _Orders:
+        lines = np.bincount(codes, minlength=count)
+        _, first_row = np.unique(codes, return_index=True)
+        broken = np.isnan(gross) | (gross < 0)
+        usable = np.bincount(codes, weights=broken, minlength=count) == 0
+        line_discount = np.nan_to_num(amounts["line_discount"])
+        firsts = {}
+        for field in ("order_total", "shipping", "discount"):
+            firsts[field], at = _first_per_order(amounts[field], codes, count)
+            for number in self.conflicts(field, amounts[field], firsts[field], codes, at):
+                usable[number] = False
+        return _Orders(
+            codes=codes,
+            count=count,
+            first_row=np.asarray(first_row, dtype=np.int64),
+            lines=lines,
+            gross=np.bincount(codes, weights=_cents(gross), minlength=count).astype(np.int64),
+            line_discount=np.bincount(codes, weights=_cents(line_discount), minlength=count).astype(
+                np.int64
+            ),
+            order_total=firsts["order_total"],
+            shipping=firsts["shipping"],
+            discount=firsts["discount"],
+            usable=usable,
+        )
+
+    def conflicts(
+        self,
+        field: str,
+        values: np.ndarray,
+        first: np.ndarray,
+        codes: np.ndarray,
+        at: np.ndarray,
+    ) -> list[int]:
+        """Two different amounts for one order: which one to collect is anybody's guess.
+
+        Returns the numbers of the orders in conflict.
+        """
+        per_row = first[codes]
+        clash = ~np.isnan(values) & (np.abs(values - per_row) >= 0.005)
+        keys = self.order_keys()
+        column = self.where(field)
+        spoiled: list[int] = []
+        for position in np.flatnonzero(clash).tolist():
+            spoiled.append(int(codes[position]))
+            other = int(at[codes[position]])
+            self.issues.append(
+                Issue(
+                    int(self.rows[position]),
+                    column,
+                    "conflict",
+                    f"Order {keys[position]} has two different {column} amounts: "
+                    f"{money(values[position] * 100)} here and {money(per_row[position] * 100)} "
+                    f"on row {int(self.rows[other])}.",
+                )
+            )
+        return spoiled
+
+    def needs(self, orders: _Orders, field: str) -> np.ndarray:
+        """Per row: whether the amount to collect depends on ``field`` of the row's order."""
+        given = ~np.isnan(orders.order_total)
+        if self.mode == "lines" or field == "order_total":
+            return np.full(len(orders.codes), self.mode == "order" and field == "order_total")
+        return np.asarray(~given[orders.codes], dtype=bool)
+
+    def check_amounts(
+        self, orders: _Orders, amounts: dict[str, np.ndarray], bad: dict[str, np.ndarray]
+    ) -> None:
+        """An unreadable amount is an error when what to collect depends on it, else a warning."""
+        texts = self.mapped.frame
+        for field, unreadable in bad.items():
+            needed = self.needs(orders, field)
+            column = self.where(field)
+            cells = texts[field].astype("str").to_numpy(dtype=object)
+            for position in np.flatnonzero(unreadable).tolist():
+                message = (
+                    f"'{cells[position]}' is not an amount of money "
+                    "(write it like 1299.50 or 1 299,50)"
+                )
+                if needed[position]:
+                    self.issues.append(
+                        Issue(int(self.rows[position]), column, "invalid_number", message)
+                    )
+                    orders.usable[orders.codes[position]] = False
+                    continue
+                reason = (
+                    "not needed: --amount lines sends price x quantity"
+                    if self.mode == "lines"
+                    else "not needed: the order's total is given"
+                )
+                self.issues.append(
+                    Issue(
+                        int(self.rows[position]),
+                        column,
+                        "invalid_number",
+                        f"{message}; {reason}.",
+                        Severity.WARNING,
+                    )
+                )
+
+    # -------------------------------------------------------------------------- settling
+
+    def targets(self, orders: _Orders) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per order: cents to collect, whether the file gave them, and the discount counted.
+
+        Without the order's total (or in ``lines`` mode) the target is the lines' own sum;
+        in ``order`` mode with shipping or discounts but no total, lines - discounts +
+        shipping. An order discount equal to the sum of the line discounts is the same
+        discount, allocated (Shopify writes it both ways): it is counted once.
+        """
+        given = ~np.isnan(orders.order_total)
+        shipping = _cents(orders.shipping)
+        discount = _cents(orders.discount)
+        allocated = (orders.line_discount > 0) & (np.abs(discount - orders.line_discount) <= 1)
+        counted = np.where(allocated, 0, discount)
+        if self.mode == "lines":
+            return orders.gross.copy(), given, counted
+        computed = orders.gross - orders.line_discount - counted + shipping
+        target = np.where(given, _cents(orders.order_total), computed)
+        return target, given, counted
+
+    def settle(self, orders: _Orders, gross: np.ndarray, amounts: dict[str, np.ndarray]) -> None:
+        codes = orders.codes
+        gross_cents = _cents(gross)
+        discount_cents = _cents(amounts["line_discount"])
+        if self.mode == "lines":
+            discount_cents = np.zeros_like(discount_cents)
+        weights = np.maximum(gross_cents - discount_cents, 0)
+        target, given, counted = self.targets(orders)
+        if self.mode == "lines":
+            self.say_what_lines_leave_out(orders, given)
+        has_free = np.bincount(codes, weights=gross_cents < FLOOR, minlength=orders.count) > 0
+        line_discounts = np.bincount(codes, weights=discount_cents > 0, minlength=orders.count)
+        work = orders.usable & ((target != orders.gross) | has_free | (line_discounts > 0))
+        if not work.any():
+            return
+        rows = np.flatnonzero(work[codes])
+        at = codes[rows]
+        weight_sum = np.bincount(at, weights=weights[rows], minlength=orders.count)
+        cents = np.zeros(len(codes), dtype=np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            exact = target[at] * (weights[rows] / weight_sum[at])
+        cents[rows] = np.asarray(np.rint(np.nan_to_num(exact)), dtype=np.int64)
+        # the rounding goes to each order's last line with a weight
+        weighted = rows[weights[rows] > 0]
+        last = np.full(orders.count, -1, dtype=np.int64)
+        backwards = weighted[::-1]
+        found, where = np.unique(codes[backwards], return_index=True)
+        last[found] = backwards[where]
+        summed = np.bincount(at, weights=cents[rows], minlength=orders.count).astype(np.int64)
+        ends = last[work & (last >= 0)]
+        cents[ends] += (target - summed)[codes[ends]]
+        low = np.bincount(at, weights=cents[rows] < FLOOR, minlength=orders.count) > 0
+        rare = work & (low | (last < 0) | (weight_sum <= 0))
+        too_small = rare & (target < FLOOR * orders.lines)
+        self.too_small(orders, np.flatnonzero(too_small), target, given)
+        # orders with a free or tiny line: one by one (they are few)
+        hard = rare & ~too_small
+        if hard.any():
+            picked = rows[hard[at]]
+            picked = picked[np.argsort(codes[picked], kind="stable")]
+            bounds = np.flatnonzero(np.diff(codes[picked])) + 1
+            for positions in np.split(picked, bounds):
+                number = int(codes[positions[0]])
+                split = allocate_cents(int(target[number]), weights[positions].tolist())
+                if split is None:  # cannot happen: the target gives every line the floor
+                    raise AssertionError(f"order {number}: {target[number]} cents too few")
+                cents[positions] = split
+        done = work & ~too_small
+        settled = rows[done[at]]
+        totals = self.frame["total"].astype("Float64").copy()
+        totals.iloc[settled] = cents[settled] / 100
+        self.frame["total"] = totals
+        self.tell(orders, settled, gross_cents, cents, target, given, counted, amounts)
+
+    def too_small(
+        self, orders: _Orders, numbers: np.ndarray, target: np.ndarray, given: np.ndarray
+    ) -> None:
+        """An error on every row of an order that cannot give each line the API's minimum.
+
+        On every row, on the line total's column: validation would otherwise say again, on
+        each line, that its total is under 1.
+        """
+        if len(numbers) == 0:
+            return
+        keys = self.order_keys()
+        picked = np.zeros(orders.count, dtype=bool)
+        picked[numbers] = True
+        for position in np.flatnonzero(picked[orders.codes]).tolist():
+            number = int(orders.codes[position])
+            lines = int(orders.lines[number])
+            what = f"The order's {self.where('order_total')}" if given[number] else "The order"
+            key = keys[int(orders.first_row[number])]
+            self.issues.append(
+                Issue(
+                    int(self.rows[position]),
+                    self.where("total"),
+                    "total_too_small",
+                    f"{what} comes to {money(target[number])} for {lines} product "
+                    f"line{'s' if lines != 1 else ''}, but WedoCOD takes at least "
+                    f"{money(FLOOR)} per line: order {key or 'on this row'} cannot be sent "
+                    "as it is (nothing to collect?). Give each line a price, or leave the "
+                    "order out.",
+                )
+            )
+        orders.usable[numbers] = False
+
+    def breakdown(
+        self, orders: _Orders, number: int, target: np.ndarray, counted: np.ndarray
+    ) -> str:
+        """What makes an order's total differ from its lines: discounts, shipping, the rest."""
+        parts: list[str] = []
+        line_discount = int(orders.line_discount[number]) if self.mode == "order" else 0
+        discount = int(counted[number])
+        shipping = int(_cents(orders.shipping[number : number + 1])[0])
+        if line_discount:
+            parts.append(f"line discounts -{money(line_discount)}")
+        if discount:
+            parts.append(f"order discount -{money(discount)}")
+        if shipping:
+            parts.append(f"shipping +{money(shipping)}")
+        rest = int(target[number] - orders.gross[number]) + line_discount + discount - shipping
+        if rest and discount and abs(rest - discount) <= 1:
+            # the discount is in the line totals already (WooCommerce's line totals)
+            parts = [p for p in parts if not p.startswith("order discount")]
+            rest -= discount
+        if abs(rest) > 1:
+            sign = "+" if rest > 0 else "-"
+            parts.append(f"other charges (taxes, fees...) {sign}{money(abs(rest))}")
+        return ", ".join(parts) if parts else "rounding"
+
+    def tell(
+        self,
+        orders: _Orders,
+        settled: np.ndarray,
+        gross: np.ndarray,
+        cents: np.ndarray,
+        target: np.ndarray,
+        given: np.ndarray,
+        counted: np.ndarray,
+        amounts: dict[str, np.ndarray],
+    ) -> None:
+        """A warning on every line sent with another amount than price x quantity."""
+        changed = settled[cents[settled] != gross[settled]]
+        if len(changed) == 0:
+            return
+        codes = orders.codes
+        column = self.where("total")
+        prices = _float(self.frame, "unit_price")
+        quantities = self.frame["quantity"] if "quantity" in self.frame.columns else None
+        line_discounts = _cents(amounts["line_discount"])
+        said: dict[int, str] = {}
+        free_lines = adjusted = 0
+        for position in changed.tolist():
+            number = int(codes[position])
+            new, old = money(cents[position]), money(gross[position])
+            if number not in said:
+                if given[number]:
+                    goal = f"its {self.where('order_total')} {money(target[number])}"
+                elif self.mode == "order":
+                    goal = f"{money(target[number])} (lines - discounts + shipping)"
+                else:
+                    goal = f"{money(target[number])} (price x quantity)"
+                said[number] = f"so that the order adds up to {goal}"
+                if self.mode == "order":
+                    said[number] += f": {self.breakdown(orders, number, target, counted)}"
+                lines = int(orders.lines[number])
+                if lines > 1:
+                    said[number] += (
+                        f"; spread over its {lines} lines in proportion to their amounts, "
+                        "the last one taking the rounding"
+                    )
+            if gross[position] < FLOOR:
+                free_lines += 1
+                message = (
+                    f"A line at {old}: WedoCOD takes no line total under {money(FLOOR)}, so it "
+                    f"is sent at {new} and the order's other lines carry the difference, "
+                    f"{said[number]}."
+                )
+                self.issues.append(
+                    Issue(int(self.rows[position]), column, "free_line", message, Severity.WARNING)
+                )
+                continue
+            adjusted += 1
+            quantity = None if quantities is None else quantities.iloc[position]
+            if not np.isnan(prices[position]) and quantity is not None and not pd.isna(quantity):
+                was = f"{int(quantity)} x {money(_cents(prices[position : position + 1])[0])}"
+                was += f" = {old}"
+            else:
+                was = f"{old} as written"
+            if line_discounts[position] and self.mode == "order":
+                was += f", less its line discount {money(line_discounts[position])}"
+            self.issues.append(
+                Issue(
+                    int(self.rows[position]),
+                    column,
+                    "amount_adjusted",
+                    f"Sent {new} for this line instead of {was}, {said[number]}.",
+                    Severity.WARNING,
+                )
+            )
+        orders_changed = len(said)
+        if self.mode == "order" and adjusted:
+            source = (
+                f"its {self.where('order_total')}"
+                if "order_total" in self.columns
+                else "its lines less discounts plus shipping"
+            )
+            self.notes.append(
+                f"Amounts: each order's product totals add up to {source} (shipping and "
+                f"discounts included): {adjusted} line(s) of {orders_changed} order(s) were "
+                "sent with another amount than price x quantity (amount_adjusted). "
+                "--amount lines sends price x quantity instead."
+            )
+        if free_lines:
+            self.notes.append(
+                f"Amounts: {free_lines} free line(s) were sent at {money(FLOOR)}, taken off "
+                "the other lines of their order (free_line)."
+            )
+
+    def say_what_lines_leave_out(self, orders: _Orders, given: np.ndarray) -> None:
+        """``lines`` mode: an order whose total, shipping or discount is not in its lines."""
+        total = _cents(orders.order_total)
+        shipping = _cents(orders.shipping)
+        discount = np.maximum(_cents(orders.discount), orders.line_discount)
+        differs = orders.usable & np.where(
+            given, np.abs(total - orders.gross) >= 1, (shipping != 0) | (discount != 0)
+        )
+        numbers = np.flatnonzero(differs)
+        for number in numbers.tolist():
+            position = int(orders.first_row[number])
+            left_out = []
+            if shipping[number]:
+                left_out.append(f"shipping {money(shipping[number])}")
+            if discount[number]:
+                left_out.append(f"discount {money(discount[number])}")
+            out = f" ({' and '.join(left_out)} not included)" if left_out else ""
+            if given[number]:
+                column = self.where("order_total")
+                message = (
+                    f"The order's {column} is {money(total[number])} but its lines add up "
+                    f"to {money(orders.gross[number])}{out}: --amount lines sends price x "
+                    "quantity as written; --amount order would make them add up."
+                )
+            else:
+                column = self.where("shipping" if shipping[number] else "discount")
+                message = (
+                    f"{' and '.join(left_out).capitalize()} not in the line totals: "
+                    "--amount lines sends price x quantity as written (kept as custom data)."
+                )
+            self.issues.append(
+                Issue(int(self.rows[position]), column, "total_differs", message, Severity.WARNING)
+            )
+        if len(numbers):
+            self.notes.append(
+                f"Amounts: price x quantity as written (--amount lines); {len(numbers)} "
+                "order(s) have a total, shipping or discount their lines leave out "
+                "(total_differs)."
+            )
+
+    # -------------------------------------------------------------------------- custom data
+
+    def keep_as_custom_data(self, orders: _Orders) -> None:
+        """The order's total (when read), shipping and discount (when not zero) as entries.
+
+        Set on each order's first row only, so that no other row of the order disagrees.
+        """
+        frame = self.frame
+        used = sum(1 for c in frame.columns if isinstance(c, str) and c.startswith(CUSTOM_PREFIX))
+        discount = np.where(
+            np.nan_to_num(orders.discount) != 0,
+            _cents(orders.discount),
+            orders.line_discount,
+        )
+        values = {
+            "order_total": (_cents(orders.order_total), ~np.isnan(orders.order_total)),
+            "shipping": (_cents(orders.shipping), np.nan_to_num(orders.shipping) != 0),
+            "discount": (discount, discount != 0),
+        }
+        for key in CUSTOM_KEYS:
+            cents, keep = values[key]
+            column = CUSTOM_PREFIX + key
+            source = (
+                "line_discount" if key == "discount" and "discount" not in self.columns else key
+            )
+            if not keep.any() or column in frame.columns or used >= MAX_CUSTOM_ENTRIES:
+                continue
+            text = np.full(len(frame), "", dtype=object)
+            numbers = np.flatnonzero(keep)
+            text[orders.first_row[numbers]] = [money(c) for c in cents[numbers].tolist()]
+            frame[column] = pd.Series(text, index=frame.index, dtype="str")
+            self.columns[column] = self.where(source)
+            used += 1
+
+
+def settle_amounts(mapped: MappedTable, options: AmountOptions) -> SettledAmounts:
+    """Line totals that add up to what each order's customer owes; see the module docstring."""
+    return _Settling(mapped, options).run()
