@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from importer.group import order_numbers
 from importer.model import CUSTOM_PREFIX, Issue, Severity
@@ -148,6 +150,19 @@ def _first_per_order(
     return first, at
 
 
+def _rows_of_orders_with(frame: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
+    """Positions of every row of the orders that have a flagged row, in file order."""
+    if "order_key" not in frame.columns:
+        return np.flatnonzero(flagged)
+    keys = pa.array(frame["order_key"].astype("str").fillna("").array)
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    wanted = pc.unique(pc.filter(keys, pa.array(flagged)))
+    wanted = pc.filter(wanted, pc.not_equal(wanted, ""))
+    same = np.asarray(pc.is_in(keys, value_set=wanted).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.flatnonzero(same | flagged)
+
+
 def _float(frame: pd.DataFrame, name: str) -> np.ndarray:
     column = frame[name]
     if column.dtype.kind not in "fi" and not isinstance(column.dtype, pd.Float64Dtype):
@@ -178,7 +193,8 @@ class _Orders:
 class _Settling:
     """One run of the stage over a table."""
 
-    def __init__(self, mapped: MappedTable, options: AmountOptions) -> None:
+    def __init__(self, mapped: MappedTable, options: AmountOptions, narrowed: bool = False) -> None:
+        self.narrowed = narrowed  # the table holds only the orders that have a free line
         self.mapped = mapped
         self.mode = options.mode
         self.frame = mapped.frame.copy()
@@ -193,10 +209,11 @@ class _Settling:
             return self.columns.get("unit_price", field)
         return self.columns.get(field, field)
 
-    def order_keys(self) -> np.ndarray:
+    def order_key(self, position: int) -> str:
         if "order_key" not in self.frame.columns:
-            return np.full(len(self.frame), "", dtype=object)
-        return self.frame["order_key"].astype("str").fillna("").to_numpy(dtype=object)
+            return ""
+        key = self.frame["order_key"].iloc[position]
+        return "" if pd.isna(key) else str(key)
 
     def run(self) -> SettledAmounts:
         frame = self.frame
@@ -206,8 +223,22 @@ class _Settling:
         gross = _float(frame, "total")
         present = {f for f, values in amounts.items() if not np.isnan(values).all()}
         free = (gross >= 0) & (gross < FLOOR / 100)
-        if not present and not bad and not free.any():
-            return self.result()  # nothing to settle: the common path of a plain template
+        if not present and not bad and not self.narrowed:
+            if not free.any():
+                return self.result()  # nothing to settle: the common path of a template
+            # only the orders with a free line have anything to settle: settle those alone
+            positions = _rows_of_orders_with(frame, free)
+            part = _Settling(
+                dataclasses.replace(self.mapped, frame=self.mapped.frame.iloc[positions]),
+                AmountOptions(self.mode),
+                narrowed=True,
+            ).run()
+            totals = _float(self.frame, "total")
+            totals[positions] = _float(part.mapped.frame, "total")
+            self.frame["total"] = pd.Series(totals, index=frame.index, dtype="Float64")
+            self.issues += part.issues
+            self.notes += part.notes
+            return self.result()
         codes, count = order_numbers(frame)
         orders = self.per_order(codes, count, gross, amounts)
         self.check_amounts(orders, amounts, bad)
@@ -245,7 +276,9 @@ class _Settling:
         self, codes: np.ndarray, count: int, gross: np.ndarray, amounts: dict[str, np.ndarray]
     ) -> _Orders:
         lines = np.bincount(codes, minlength=count)
-        _, first_row = np.unique(codes, return_index=True)
+        # orders are numbered in order of first appearance: a new one raises the running max
+        running = np.maximum.accumulate(codes)
+        first_row = np.flatnonzero(np.diff(running, prepend=-1) > 0)
         broken = np.isnan(gross) | (gross < 0)
         usable = np.bincount(codes, weights=broken, minlength=count) == 0
         line_discount = np.nan_to_num(amounts["line_discount"])
@@ -281,9 +314,10 @@ class _Settling:
 
         Returns the numbers of the orders in conflict.
         """
+        if np.isnan(first).all():
+            return []
         per_row = first[codes]
         clash = ~np.isnan(values) & (np.abs(values - per_row) >= 0.005)
-        keys = self.order_keys()
         column = self.where(field)
         spoiled: list[int] = []
         for position in np.flatnonzero(clash).tolist():
@@ -294,7 +328,7 @@ class _Settling:
                     int(self.rows[position]),
                     column,
                     "conflict",
-                    f"Order {keys[position]} has two different {column} amounts: "
+                    f"Order {self.order_key(position)} has two different {column} amounts: "
                     f"{money(values[position] * 100)} here and {money(per_row[position] * 100)} "
                     f"on row {int(self.rows[other])}.",
                 )
@@ -428,14 +462,13 @@ class _Settling:
         """
         if len(numbers) == 0:
             return
-        keys = self.order_keys()
         picked = np.zeros(orders.count, dtype=bool)
         picked[numbers] = True
         for position in np.flatnonzero(picked[orders.codes]).tolist():
             number = int(orders.codes[position])
             lines = int(orders.lines[number])
             what = f"The order's {self.where('order_total')}" if given[number] else "The order"
-            key = keys[int(orders.first_row[number])]
+            key = self.order_key(int(orders.first_row[number]))
             self.issues.append(
                 Issue(
                     int(self.rows[position]),

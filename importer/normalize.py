@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np
@@ -245,93 +245,86 @@ def _settle_phones(
     A fallback phone column (Billing Phone after Shipping Phone) stands in for a number that
     is not valid; a cell that is no phone at all is an error unless its order has a phone on
     another row (only one phone is sent per order); a possible number in no listed range is
-    sent with a warning.
+    sent with a warning. Only those cells are looked at one by one.
     """
     default = options.region.upper()
-    status = status.copy()
-    values = phones.to_numpy(dtype=object).copy()
-    raw = _as_text(original["phone"]).to_numpy(dtype=object)
+    unsettled = np.flatnonzero((status == BAD_PHONE) | (status == POSSIBLE_PHONE))
+    if len(unsettled) == 0:
+        return phones, []
     rows = frame.index
     choices = sorted(
         (c for c in original.columns if _is_phone_choice(c)),
         key=lambda c: int(c[len(PHONE_CHOICE) :]),
     )
-    unsettled = np.flatnonzero((status == BAD_PHONE) | (status == POSSIBLE_PHONE))
-    if len(unsettled) == 0:
-        return phones, []
+    # the cells in question, of the phone column and of each column group it was read from
+    found = status[unsettled].copy()
+    sent = phones.iloc[unsettled].to_numpy(dtype=object).copy()
+    cells = [_as_text(original["phone"].iloc[unsettled]).to_numpy(dtype=object)]
+    source = np.zeros(len(unsettled), dtype=np.int64)
+    if choices:
+        cells = [_as_text(original[c].iloc[unsettled]).to_numpy(dtype=object) for c in choices]
+        source = np.argmax(np.stack([group != "" for group in cells]), axis=0)
+    here = [str(cells[source[n]][n]) for n in range(len(unsettled))]
 
-    def region_at(position: int) -> str:
+    def region_at(n: int) -> str:
         if regions is None:
             return default
-        return str(regions.iloc[position]) or default
+        return str(regions.iloc[unsettled[n]]) or default
 
-    # Which column group each unsettled cell came from (the first non-empty one).
-    source = np.zeros(len(unsettled), dtype=np.int64)
-    group_cells = [_as_text(original[c]).to_numpy(dtype=object)[unsettled] for c in choices]
-    if choices:
-        filled = np.stack([cells != "" for cells in group_cells])
-        source = np.argmax(filled, axis=0)
-
-    def column_of(group: int) -> str:
-        if choices:
-            return columns.get(f"{PHONE_CHOICE}{group}", columns.get("phone", "phone"))
-        return columns.get("phone", "phone")
+    def column_of(n: int) -> str:
+        phone_column = columns.get("phone", "phone")
+        return columns.get(f"{PHONE_CHOICE}{source[n]}", phone_column) if choices else phone_column
 
     issues: list[Issue] = []
     replaced = np.zeros(len(unsettled), dtype=bool)
     for group, column in enumerate(choices):
-        candidates = (~replaced) & (source < group) & (group_cells[group] != "")
-        if not candidates.any():
+        candidates = np.flatnonzero((~replaced) & (source < group) & (cells[group] != ""))
+        if len(candidates) == 0:
             continue
         at = unsettled[candidates]
-        text, found = read_phone_column(
+        text, got = read_phone_column(
             original[column].iloc[at],
             options.phone_format,
             default,
             None if regions is None else regions.iloc[at],
         )
-        good = found == VALID_PHONE
-        for n, position, phone in zip(
-            np.flatnonzero(candidates)[good].tolist(),
-            at[good].tolist(),
-            text.to_numpy(dtype=object)[good].tolist(),
-            strict=True,
+        good = got == VALID_PHONE
+        for n, phone in zip(
+            candidates[good].tolist(), text.to_numpy(dtype=object)[good].tolist(), strict=True
         ):
-            cell = str(group_cells[source[n]][n])
-            if status[position] == BAD_PHONE:
-                why = phone_problem(cell, region_at(position))
+            if found[n] == BAD_PHONE:
+                why = phone_problem(here[n], region_at(n))
             else:
-                why = f"'{cell}' is in no range libphonenumber lists as assigned"
+                why = f"'{here[n]}' is in no range libphonenumber lists as assigned"
             issues.append(
                 Issue(
-                    int(rows[position]),
-                    column_of(int(source[n])),
+                    int(rows[unsettled[n]]),
+                    column_of(n),
                     "phone_fallback",
                     f"{why}; sent {phone} from {columns.get(column, column)} instead.",
                     Severity.WARNING,
                 )
             )
-            values[position] = phone
-            status[position] = VALID_PHONE
+            sent[n] = phone
+            found[n] = VALID_PHONE
             replaced[n] = True
 
-    bad = np.zeros(len(values), dtype=bool)
-    bad[unsettled[~replaced]] = status[unsettled[~replaced]] == BAD_PHONE
-    first_phone = np.full(len(values), -1, dtype=np.int64)
-    if bad.any():
+    result = phones
+    if replaced.any():
+        patched = pc.replace_with_mask(
+            _arrow(phones),
+            pa.array(np.isin(np.arange(len(phones)), unsettled[replaced])),
+            pa.array(sent[replaced].tolist(), type=pa.large_string()),
+        )
+        result = _from_arrow(patched, phones.index)
+    bad = (found == BAD_PHONE) & ~replaced
+    first_phone = np.full(len(unsettled), -1, dtype=np.int64)
+    if bad.any() and "order_key" in frame.columns:
         # one phone is sent per order: a bad cell on another row than it is not needed
-        codes, count = order_numbers(frame)
-        sent = np.flatnonzero(values != "")
-        first = np.full(count, -1, dtype=np.int64)
-        orders, at_first = np.unique(codes[sent], return_index=True)
-        first[orders] = sent[at_first]
-        first_phone = first[codes]
+        first_phone[bad] = _first_phone_of_order(frame["order_key"], result, unsettled[bad])
     for n in np.flatnonzero(~replaced).tolist():
-        position = int(unsettled[n])
-        row, column = int(rows[position]), column_of(int(source[n]))
-        cell = str(group_cells[source[n]][n]) if choices else str(raw[position])
-        region = region_at(position)
-        if status[position] == POSSIBLE_PHONE:
+        row, column, cell, region = int(rows[unsettled[n]]), column_of(n), here[n], region_at(n)
+        if found[n] == POSSIBLE_PHONE:
             issues.append(
                 Issue(
                     row,
@@ -339,25 +332,47 @@ def _settle_phones(
                     "unlisted_phone",
                     f"'{cell}' has the length of a {country_name(region)} phone number but is "
                     "in no range libphonenumber lists as assigned (its data lags new "
-                    f"allocations); sent as {values[position]}: check that it is right.",
+                    f"allocations); sent as {sent[n]}: check that it is right.",
                     Severity.WARNING,
                 )
             )
-        elif first_phone[position] >= 0:
-            other = int(first_phone[position])
+        elif first_phone[n] >= 0:
+            other = int(first_phone[n])
             issues.append(
                 Issue(
                     row,
                     column,
                     "phone_not_used",
                     f"{phone_problem(cell, region)}; not needed: the order is sent with "
-                    f"the phone {values[other]} of row {int(rows[other])}.",
+                    f"the phone {result.iloc[other]} of row {int(rows[other])}.",
                     Severity.WARNING,
                 )
             )
         else:
             issues.append(Issue(row, column, "invalid_phone", phone_problem(cell, region)))
-    return pd.Series(values, index=phones.index, dtype="str"), issues
+    return result, issues
+
+
+def _first_phone_of_order(keys: pd.Series, phones: pd.Series, positions: np.ndarray) -> np.ndarray:
+    """For rows at ``positions``: the position of their order's first phone, -1 when none.
+
+    Only the rows sharing an order key with them are looked at (no factorizing of the whole
+    column for a few bad cells); a row without an order key is an order of its own.
+    """
+    array = _arrow(keys)
+    wanted = pc.unique(array.take(pa.array(positions)))
+    wanted = pc.filter(wanted, pc.not_equal(wanted, EMPTY))
+    same = pc.and_(pc.is_in(array, value_set=wanted), pc.not_equal(_arrow(phones), EMPTY)).to_numpy(
+        zero_copy_only=False
+    )
+    first: dict[str, int] = {}
+    candidates = np.flatnonzero(same)
+    for key, at in zip(
+        array.take(pa.array(candidates)).to_pylist(), candidates.tolist(), strict=True
+    ):
+        first.setdefault(key, at)
+    mine = array.take(pa.array(positions)).to_pylist()
+    return np.array([first.get(key, -1) if key else -1 for key in mine], dtype=np.int64)
 
 
 # --- text limits ---------------------------------------------------------------------------
@@ -421,13 +436,14 @@ def fit_text_limits(frame: pd.DataFrame, columns: dict[str, str]) -> list[Issue]
     for field in targets:
         custom = field.startswith(CUSTOM_PREFIX)
         limit = RULES["data.value" if custom else field].high
-        lengths = pc.utf8_length(_arrow(frame[field])).to_numpy(zero_copy_only=False)
-        long = np.flatnonzero(lengths > limit)
-        if len(long) == 0:
+        array = _arrow(frame[field])
+        mask = pc.greater(pc.utf8_length(array), limit)
+        if not pc.any(mask).as_py():
             continue
+        long = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
         key = field[len(CUSTOM_PREFIX) :] if custom else f"{field}_rest"
         label = f"custom data '{key}'" if custom else f"{field.replace('_', ' ')}"
-        texts = frame[field].iloc[long].tolist()
+        texts: list[str] = pc.filter(array, mask).to_pylist()
         cut = [_cut(text, limit) for text in texts]
         rests = [_pieces(rest, RULES["data.value"].high, REST_ENTRIES) for _, rest in cut]
         wanted = max(len(pieces) for pieces, _ in rests)
@@ -438,16 +454,14 @@ def fit_text_limits(frame: pd.DataFrame, columns: dict[str, str]) -> list[Issue]
             if len(name) > RULES["data.key"].high:
                 break
             keys.append(name)
-            frame[CUSTOM_PREFIX + name] = pd.Series("", index=frame.index, dtype="str")
+            pieces = [p[n] if n < len(p) else "" for p, _ in rests]
+            blank = pc.fill_null(pa.nulls(len(frame), pa.large_string()), "")
+            filled = pc.replace_with_mask(blank, mask, pa.array(pieces, pa.large_string()))
+            frame[CUSTOM_PREFIX + name] = _from_arrow(filled, frame.index)
             columns[CUSTOM_PREFIX + name] = columns.get(field, field)
         room -= len(keys)
-        head = frame[field].to_numpy(dtype=object)
-        head[long] = [h for h, _ in cut]
-        frame[field] = pd.Series(head, index=frame.index, dtype="str")
-        for n, name in enumerate(keys):
-            rest = frame[CUSTOM_PREFIX + name].to_numpy(dtype=object)
-            rest[long] = [pieces[n] if n < len(pieces) else "" for pieces, _ in rests]
-            frame[CUSTOM_PREFIX + name] = pd.Series(rest, index=frame.index, dtype="str")
+        heads = pa.array([h for h, _ in cut], pa.large_string())
+        frame[field] = _from_arrow(pc.replace_with_mask(array, mask, heads), frame.index)
         rows = frame.index[long].tolist()
         for row, text, (kept, _), (pieces, left) in zip(rows, texts, cut, rests, strict=True):
             placed = pieces[: len(keys)]
@@ -931,6 +945,7 @@ def _example(region: str, international: bool) -> str:
     return _format(number, "national", region, True)
 
 
+@lru_cache(maxsize=4096)
 def phone_problem(value: str, region: str = "MA") -> str:
     """Why a cell is no phone number of ``region`` (or of the country its +code names)."""
     region = region.upper()
