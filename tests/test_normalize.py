@@ -552,3 +552,145 @@ def test_e164_option_reaches_every_row() -> None:
     out, issues = normalize_lines(mapped_table(frame, {}), NormalizeOptions(phone_format="e164"))
     assert out.frame["phone"].tolist() == ["+212612345678", "+33612345678", ""]
     assert issues == []
+
+
+# ----------------------------------------------------------------------------- phones in rows
+
+
+def shopify_table(**columns: list[str]) -> Any:
+    """A Shopify-like table through the preset's own mapping (fallback phones included)."""
+    from importer.mapping import apply_mapping, preset_mapping
+
+    size = len(next(iter(columns.values())))
+    base = {
+        "Name": ["#1"] * size,
+        "Lineitem quantity": ["1"] * size,
+        "Lineitem name": ["Argan Oil"] * size,
+        "Lineitem price": ["100.00"] * size,
+        "Lineitem sku": ["SKU-001"] * size,
+        "Shipping Name": ["Salma Idrissi"] * size,
+        "Shipping Address1": ["12 Rue Atlas"] * size,
+        "Shipping City": ["Rabat"] * size,
+        "Shipping Phone": [""] * size,
+        "Billing Phone": [""] * size,
+        "Phone": [""] * size,
+    }
+    base.update(columns)
+    frame = pd.DataFrame(
+        {k: pd.array(v, dtype="str") for k, v in base.items()},
+        index=pd.RangeIndex(2, 2 + size, name="row"),
+    )
+    table = Table(Path("orders_export.csv"), frame, None, 1, "utf-8", ",")
+    return apply_mapping(table, preset_mapping("shopify", table))
+
+
+def test_a_valid_fallback_phone_stands_in_for_an_invalid_first_one() -> None:
+    mapped = shopify_table(
+        **{
+            "Name": ["#1", "#2", "#3", "#4"],
+            "Shipping Phone": ["06 12", "0729123456", "0612345678", "n/a"],
+            "Billing Phone": ["0698765432", "0611111111", "0622222222", ""],
+            "Phone": ["", "", "", "+212 6 33 33 33 33"],
+        }
+    )
+    out, issues = normalize_lines(mapped, NormalizeOptions())
+    assert out.frame["phone"].tolist() == ["0698765432", "0611111111", "0612345678", "0633333333"]
+    assert not [c for c in out.frame.columns if str(c).startswith("phone#")]
+    assert [(i.row, i.column, i.code, i.severity) for i in issues] == [
+        (2, "Shipping Phone", "phone_fallback", Severity.WARNING),
+        (3, "Shipping Phone", "phone_fallback", Severity.WARNING),
+        (5, "Shipping Phone", "phone_fallback", Severity.WARNING),
+    ]
+    assert "'06 12' is too short" in issues[0].message
+    assert "sent 0698765432 from Billing Phone instead" in issues[0].message
+    assert "sent 0633333333 from Phone instead" in issues[2].message
+
+
+def test_a_bad_phone_is_reported_on_the_column_it_came_from() -> None:
+    mapped = shopify_table(**{"Billing Phone": ["06 12"]})
+    _, issues = normalize_lines(mapped, NormalizeOptions())
+    assert [(i.row, i.column, i.code) for i in issues] == [(2, "Billing Phone", "invalid_phone")]
+
+
+def test_an_order_takes_the_country_of_its_first_row() -> None:
+    # Shopify fills the country on an order's first row only; its 2nd row repeats `Phone`
+    mapped = shopify_table(
+        **{
+            "Name": ["#1", "#1", "#2"],
+            "Shipping Phone": ["064 904 0482", "", "0612345678"],
+            "Phone": ["", "064 904 0482", ""],
+            "Shipping Country": ["ZA", "", "Maroc"],
+        }
+    )
+    out, issues = normalize_lines(mapped, NormalizeOptions())
+    assert out.frame["phone"].tolist() == ["+27649040482", "+27649040482", "0612345678"]
+    assert issues == []
+
+
+def test_a_country_nobody_knows_is_said_and_the_default_is_used() -> None:
+    mapped = shopify_table(**{"Shipping Phone": ["0612345678"], "Shipping Country": ["Atlantis"]})
+    out, issues = normalize_lines(mapped, NormalizeOptions())
+    assert out.frame["phone"].tolist() == ["0612345678"]
+    assert [(i.column, i.code, i.severity) for i in issues] == [
+        ("Shipping Country", "unknown_country", Severity.WARNING)
+    ]
+    assert "'Atlantis'" in issues[0].message and "Morocco" in issues[0].message
+
+
+def test_an_unlisted_number_is_sent_with_a_warning() -> None:
+    mapped = shopify_table(**{"Shipping Phone": ["07 29 12 34 56"]})
+    out, issues = normalize_lines(mapped, NormalizeOptions())
+    assert out.frame["phone"].tolist() == ["0729123456"]
+    assert [(i.code, i.severity) for i in issues] == [("unlisted_phone", Severity.WARNING)]
+    assert "'07 29 12 34 56'" in issues[0].message and "0729123456" in issues[0].message
+
+
+# ----------------------------------------------------------------------------- text limits
+
+LANDMARKS = (
+    "حي السلام زنقة 12 رقم 45 بجانب مسجد النور قرب مدرسة الأمل مقابل صيدلية الشفاء "
+    "الطابق الثاني الباب على اليمين بعد المقهى الكبير"
+)
+
+
+def test_a_long_address_is_cut_at_a_word_and_the_rest_kept_in_custom_data() -> None:
+    assert len(LANDMARKS) > 100
+    frame = line_frame(address=[LANDMARKS, "12 Rue Atlas"])
+    out, issues = normalize_lines(mapped_table(frame, {"address": "العنوان"}), NormalizeOptions())
+    head, rest = out.frame["address"].iloc[0], out.frame["data:address_rest"].iloc[0]
+    assert len(head) <= 100 and LANDMARKS.startswith(head) and not head.endswith(" ")
+    assert f"{head} {rest}" == LANDMARKS  # nothing lost, cut between two words
+    assert out.frame["address"].iloc[1] == "12 Rue Atlas"
+    assert out.frame["data:address_rest"].iloc[1] == ""
+    assert out.columns["data:address_rest"] == "العنوان"
+    assert [(i.row, i.column, i.code, i.severity) for i in issues] == [
+        (5, "العنوان", "text_shortened", Severity.WARNING)
+    ]
+    assert f"is {len(LANDMARKS)} characters long" in issues[0].message
+    assert f"sent the first {len(head)} (up to the last whole word)" in issues[0].message
+
+
+def test_a_name_without_spaces_is_cut_at_the_limit() -> None:
+    frame = line_frame(full_name=["x" * 120])
+    out, issues = normalize_lines(mapped_table(frame, {}), NormalizeOptions())
+    assert out.frame["full_name"].tolist() == ["x" * 100]
+    assert out.frame["data:full_name_rest"].tolist() == ["x" * 20]
+    assert "whole word" not in issues[0].message
+
+
+def test_a_long_custom_value_goes_on_in_numbered_entries() -> None:
+    note = " ".join(["word"] * 60)  # 299 characters
+    frame = line_frame(**{"data:note": [note]})
+    out, issues = normalize_lines(mapped_table(frame, {"data:note": "Notes"}), NormalizeOptions())
+    parts = [out.frame[c].iloc[0] for c in ("data:note", "data:note_2", "data:note_3")]
+    assert all(0 < len(p) <= 100 for p in parts) and " ".join(parts) == note
+    assert [(i.column, i.code) for i in issues] == [("Notes", "text_shortened")]
+
+
+def test_custom_data_entries_stop_at_99() -> None:
+    custom = {f"data:k{n}": ["v"] for n in range(98)}
+    frame = line_frame(address=[LANDMARKS * 3], **custom)
+    out, issues = normalize_lines(mapped_table(frame, {}), NormalizeOptions())
+    added = [c for c in out.frame.columns if str(c).startswith("data:address_rest")]
+    assert added == ["data:address_rest"]
+    assert "could not be kept (no custom data entry left)" in issues[0].message

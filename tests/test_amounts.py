@@ -1,0 +1,275 @@
+"""Tests for importer.amounts: line totals that add up to what each order's customer owes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from importer.amounts import (
+    FLOOR,
+    AmountOptions,
+    SettledAmounts,
+    allocate_cents,
+    amount_default,
+    settle_amounts,
+)
+from importer.model import Severity
+from tests.test_validate import mapped_table, row
+
+# ----------------------------------------------------------------------------- allocation
+
+
+@st.composite
+def orders(draw: st.DrawFn) -> tuple[int, list[int]]:
+    """A target and line weights in cents, the target large enough for 1.00 a line."""
+    weights = draw(
+        st.lists(
+            st.one_of(st.just(0), st.integers(1, 200), st.integers(100, 10**7)),
+            min_size=1,
+            max_size=12,
+        )
+    )
+    target = draw(st.integers(FLOOR * len(weights), 10**8))
+    return target, weights
+
+
+@settings(max_examples=300, deadline=None)
+@given(orders())
+def test_a_split_adds_up_to_the_cent_and_no_line_is_under_the_floor(
+    order: tuple[int, list[int]],
+) -> None:
+    target, weights = order
+    cents = allocate_cents(target, weights)
+    assert cents is not None
+    assert sum(cents) == target
+    assert all(c >= FLOOR for c in cents)
+
+
+@settings(max_examples=300, deadline=None)
+@given(orders())
+def test_a_split_is_proportional_among_the_lines_above_the_floor(
+    order: tuple[int, list[int]],
+) -> None:
+    target, weights = order
+    cents = allocate_cents(target, weights)
+    assert cents is not None
+    n = len(weights)
+    # lines clear of the floor get the same amount per unit of weight, within the rounding
+    above = [i for i, c in enumerate(cents) if c > FLOOR + n and weights[i] > 0]
+    if above:
+        per_unit = sum(cents[i] for i in above) / sum(weights[i] for i in above)
+        assert all(abs(cents[i] - weights[i] * per_unit) <= n for i in above)
+    # and a heavier line never gets less (but for the rounding)
+    for i in range(n):
+        for j in range(n):
+            if weights[i] < weights[j]:
+                assert cents[i] <= cents[j] + n
+
+
+def test_a_target_too_small_for_one_unit_a_line_cannot_be_split() -> None:
+    assert allocate_cents(250, [100, 100, 100]) is None
+    assert allocate_cents(300, [0, 0, 0]) == [100, 100, 100]
+
+
+def test_a_free_line_gets_the_floor_taken_off_the_others() -> None:
+    assert allocate_cents(140000, [140000, 0]) == [139900, 100]
+    assert allocate_cents(100000, [60000, 40000, 0]) == [59940, 39960, 100]
+
+
+# ----------------------------------------------------------------------------- settling
+
+
+def settle(records: list[dict[str, Any]], mode: str = "order", **sources: str) -> SettledAmounts:
+    mapped = mapped_table(records, sources=sources or None)
+    return settle_amounts(mapped, AmountOptions(mode))  # type: ignore[arg-type]
+
+
+def totals(result: SettledAmounts) -> list[float]:
+    return [float(t) for t in result.mapped.frame["total"].tolist()]
+
+
+def codes(result: SettledAmounts) -> list[tuple[int | None, str, Severity]]:
+    return [(i.row, i.code, i.severity) for i in result.issues]
+
+
+def line(key: str, total: float, **more: Any) -> dict[str, Any]:
+    return row(order_key=key, total=total, quantity=1, **more)
+
+
+def test_an_order_discount_and_shipping_are_spread_over_the_lines() -> None:
+    # Shopify #71737: lines 600 + 1400, Discount Amount 400 (not in Lineitem discount),
+    # Shipping 100, Total 1700
+    first = {"order_total": "1700.00", "shipping": "100.00", "discount": "400.00"}
+    result = settle([line("#71737", 600.0, **first), line("#71737", 1400.0)])
+    assert totals(result) == [510.0, 1190.0]
+    assert sum(totals(result)) == 1700.0
+    assert codes(result) == [
+        (2, "amount_adjusted", Severity.WARNING),
+        (3, "amount_adjusted", Severity.WARNING),
+    ]
+    message = result.issues[0].message
+    for words in ("510.00", "600.00", "Order Total 1700.00", "order discount -400.00"):
+        assert words in message
+    assert "shipping +100.00" in message
+    assert any("amount_adjusted" in note for note in result.notes)
+
+
+def test_the_amounts_are_kept_as_custom_data_on_the_first_row() -> None:
+    first = {"order_total": "1700.00", "shipping": "100.00", "discount": "400.00"}
+    frame = settle([line("A", 600.0, **first), line("A", 1400.0)]).mapped.frame
+    assert frame["data:order_total"].tolist() == ["1700.00", ""]
+    assert frame["data:shipping"].tolist() == ["100.00", ""]
+    assert frame["data:discount"].tolist() == ["400.00", ""]
+
+
+def test_a_discount_given_per_line_and_per_order_is_counted_once() -> None:
+    # Shopify #1087: Lineitem discount adds up to Discount Amount; Total has taxes on top
+    first = {"order_total": "27.80", "discount": "4.00", "line_discount": "4.00"}
+    result = settle([line("B", 20.0, **first), line("B", 10.0)])
+    assert sum(totals(result)) == pytest.approx(27.80)
+    # 16 and 10 share 1.80 of taxes in proportion
+    assert totals(result) == [pytest.approx(17.11), pytest.approx(10.69)]
+    message = result.issues[0].message
+    assert "line discounts -4.00" in message and "order discount" not in message
+    assert "other charges (taxes, fees...) +1.80" in message
+    assert "less its line discount 4.00" in message
+
+
+def test_a_discount_already_in_the_line_totals_is_not_taken_twice() -> None:
+    # WooCommerce: line totals are after the coupon; the order total adds shipping only
+    first = {"order_total": "280.00", "shipping": "30.00", "discount": "50.00"}
+    result = settle([line("C", 150.0, **first), line("C", 100.0, **first)])
+    assert totals(result) == [168.0, 112.0]
+    message = result.issues[0].message
+    assert "shipping +30.00" in message and "discount" not in message
+
+
+def test_without_the_order_total_shipping_and_discounts_make_it() -> None:
+    result = settle([line("D", 200.0, shipping="20", discount="10")])
+    assert totals(result) == [210.0]
+    assert "lines - discounts + shipping" in result.issues[0].message
+
+
+def test_an_order_that_adds_up_already_is_left_alone() -> None:
+    result = settle([line("E", 100.0, order_total="300"), line("E", 200.0)])
+    assert totals(result) == [100.0, 200.0]
+    assert result.issues == [] and result.notes == ()
+    assert result.mapped.frame["data:order_total"].tolist() == ["300.00", ""]
+
+
+def test_a_free_line_is_sent_at_one_taken_off_the_others() -> None:
+    result = settle([line("F", 1400.0, order_total="1400"), line("F", 0.0)])
+    assert totals(result) == [1399.0, 1.0]
+    assert codes(result) == [
+        (2, "amount_adjusted", Severity.WARNING),
+        (3, "free_line", Severity.WARNING),
+    ]
+    assert "sent at 1.00" in result.issues[1].message
+    # the same without any order total, and in lines mode
+    for mode in ("order", "lines"):
+        result = settle([line("G", 300.0), line("G", 0.0)], mode)
+        assert totals(result) == [299.0, 1.0]
+
+
+def test_an_order_that_cannot_give_each_line_one_is_an_error_on_every_row() -> None:
+    result = settle([line("H", 0.0), line("H", 0.0), line("I", 0.5)])
+    assert codes(result) == [
+        (2, "total_too_small", Severity.ERROR),
+        (3, "total_too_small", Severity.ERROR),
+        (4, "total_too_small", Severity.ERROR),
+    ]
+    assert "0.00 for 2 product lines" in result.issues[0].message
+    assert totals(result) == [0.0, 0.0, 0.5]
+
+
+def test_lines_mode_sends_price_times_quantity_and_says_what_it_leaves_out() -> None:
+    first = {"order_total": "1700.00", "shipping": "100.00", "discount": "400.00"}
+    result = settle([line("J", 600.0, **first), line("J", 1400.0)], "lines")
+    assert totals(result) == [600.0, 1400.0]
+    assert codes(result) == [(2, "total_differs", Severity.WARNING)]
+    message = result.issues[0].message
+    assert "1700.00" in message and "2000.00" in message and "shipping 100.00" in message
+    assert result.mapped.frame["data:shipping"].tolist() == ["100.00", ""]
+
+
+def test_two_different_totals_for_one_order_are_a_conflict() -> None:
+    result = settle([line("K", 100.0, order_total="150"), line("K", 50.0, order_total="160")])
+    assert codes(result) == [(3, "conflict", Severity.ERROR)]
+    assert "150.00 on row 2" in result.issues[0].message
+    assert totals(result) == [100.0, 50.0]  # not settled: which total is right?
+
+
+def test_an_unreadable_amount_is_an_error_only_when_what_to_collect_depends_on_it() -> None:
+    result = settle([line("L", 100.0, order_total="abc")])
+    assert codes(result) == [(2, "invalid_number", Severity.ERROR)]
+    assert "'abc'" in result.issues[0].message
+    result = settle([line("L", 100.0, order_total="abc")], "lines")
+    assert codes(result) == [(2, "invalid_number", Severity.WARNING)]
+    # the shipping is not needed when the order's total is given
+    result = settle([line("M", 100.0, order_total="120", shipping="vingt")])
+    assert ("invalid_number", Severity.WARNING) in [(c, s) for _, c, s in codes(result)]
+    assert totals(result) == [120.0]
+    result = settle([line("N", 100.0, shipping="vingt")])
+    assert codes(result) == [(2, "invalid_number", Severity.ERROR)]
+
+
+def test_a_table_without_order_amounts_or_free_lines_is_untouched() -> None:
+    mapped = mapped_table([line("O", 100.0), line("O", 50.0), row(total=299.0)])
+    result = settle_amounts(mapped, AmountOptions())
+    assert result.mapped.frame is not mapped.frame
+    assert result.issues == [] and result.notes == ()
+    assert totals(result) == [100.0, 50.0, 299.0]
+
+
+def test_preset_defaults() -> None:
+    assert amount_default("shopify") == "order"
+    assert amount_default("woocommerce") == "order"
+    assert amount_default("youcan") == "order"
+    assert amount_default("wedocod") == "lines"
+    assert amount_default(None) == "order"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.integers(0, 50_000), min_size=1, max_size=6),  # line totals, cents
+            st.integers(0, 400_000),  # the order's total, cents
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_every_order_adds_up_to_its_total_as_the_one_by_one_split_says(
+    drawn: list[tuple[list[int], int]],
+) -> None:
+    records = []
+    for number, (lines, total) in enumerate(drawn):
+        for n, cents in enumerate(lines):
+            first = {"order_total": f"{total / 100:.2f}"} if n == 0 else {}
+            records.append(line(f"#{number}", cents / 100, **first))
+    result = settle(records)
+    sent = np.rint(np.array(totals(result)) * 100).astype(int).tolist()
+    refused = {i.row for i in result.issues if i.is_error}
+    by_order: dict[str, list[int]] = defaultdict(list)
+    for position, record in enumerate(records):
+        by_order[record["order_key"]].append(position)
+    for number, (lines, total) in enumerate(drawn):
+        positions = by_order[f"#{number}"]
+        expected = allocate_cents(total, lines)
+        if expected is None:
+            assert all(p + 2 in refused for p in positions)
+            continue
+        mine = [sent[p] for p in positions]
+        assert sum(mine) == total and min(mine) >= FLOOR
+        assert mine == expected or _close(mine, expected)
+
+
+def _close(mine: list[int], expected: list[int]) -> bool:
+    """The column-wise split and the one-by-one one may round a cent apart."""
+    return all(abs(a - b) <= len(mine) for a, b in zip(mine, expected, strict=True))
