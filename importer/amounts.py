@@ -19,12 +19,13 @@ split for every order at once; only orders with a free or tiny line go through P
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -484,28 +485,34 @@ class _Settling:
         orders.usable[numbers] = False
 
     def breakdown(
-        self, orders: _Orders, number: int, target: np.ndarray, counted: np.ndarray
-    ) -> str:
-        """What makes an order's total differ from its lines: discounts, shipping, the rest."""
-        parts: list[str] = []
-        line_discount = int(orders.line_discount[number]) if self.mode == "order" else 0
-        discount = int(counted[number])
-        shipping = int(_cents(orders.shipping[number : number + 1])[0])
-        if line_discount:
-            parts.append(f"line discounts -{money(line_discount)}")
-        if discount:
-            parts.append(f"order discount -{money(discount)}")
-        if shipping:
-            parts.append(f"shipping +{money(shipping)}")
-        rest = int(target[number] - orders.gross[number]) + line_discount + discount - shipping
-        if rest and discount and abs(rest - discount) <= 1:
-            # the discount is in the line totals already (WooCommerce's line totals)
-            parts = [p for p in parts if not p.startswith("order discount")]
-            rest -= discount
-        if abs(rest) > 1:
-            sign = "+" if rest > 0 else "-"
-            parts.append(f"other charges (taxes, fees...) {sign}{money(abs(rest))}")
-        return ", ".join(parts) if parts else "rounding"
+        self, orders: _Orders, numbers: np.ndarray, target: np.ndarray, counted: np.ndarray
+    ) -> pa.Array:
+        """What makes each order's total differ from its lines: discounts, shipping, the rest.
+
+        One text per order of ``numbers``, built column-wise.
+        """
+        line_discount = orders.line_discount[numbers] if self.mode == "order" else 0 * numbers
+        discount = counted[numbers]
+        shipping = _cents(orders.shipping[numbers])
+        rest = target[numbers] - orders.gross[numbers] + line_discount + discount - shipping
+        # the discount is in the line totals already (WooCommerce's line totals)
+        inside = (rest != 0) & (discount != 0) & (np.abs(rest - discount) <= 1)
+        rest = np.where(inside, rest - discount, rest)
+        parts = [
+            _said(line_discount != 0, "line discounts -", _money_texts(line_discount)),
+            _said((discount != 0) & ~inside, "order discount -", _money_texts(discount)),
+            _said(shipping != 0, "shipping +", _money_texts(shipping)),
+            _said(
+                np.abs(rest) > 1,
+                "other charges (taxes, fees...) ",
+                _joined(
+                    pa.array(np.where(rest > 0, "+", "-"), pa.large_string()),
+                    _money_texts(np.abs(rest)),
+                ),
+            ),
+        ]
+        text = _listed(parts, ", ")
+        return pc.if_else(pc.equal(text, ""), _text("rounding"), text)
 
     def tell(
         self,
@@ -518,76 +525,97 @@ class _Settling:
         counted: np.ndarray,
         amounts: dict[str, np.ndarray],
     ) -> None:
-        """A warning on every line sent with another amount than price x quantity."""
+        """A warning on every line sent with another amount than price x quantity.
+
+        The messages are built column-wise (arrow string joins): a Shopify COD export has one
+        on nearly every line (shipping).
+        """
         changed = settled[cents[settled] != gross[settled]]
         if len(changed) == 0:
             return
         codes = orders.codes
-        column = self.where("total")
-        prices = _float(self.frame, "unit_price")
-        quantities = self.frame["quantity"] if "quantity" in self.frame.columns else None
-        line_discounts = _cents(amounts["line_discount"])
-        said: dict[int, str] = {}
-        free_lines = adjusted = 0
-        for position in changed.tolist():
-            number = int(codes[position])
-            new, old = money(cents[position]), money(gross[position])
-            if number not in said:
-                if given[number]:
-                    goal = f"its {self.where('order_total')} {money(target[number])}"
-                elif self.mode == "order":
-                    goal = f"{money(target[number])} (lines - discounts + shipping)"
-                else:
-                    goal = f"{money(target[number])} (price x quantity)"
-                said[number] = f"so that the order adds up to {goal}"
-                if self.mode == "order":
-                    said[number] += f": {self.breakdown(orders, number, target, counted)}"
-                lines = int(orders.lines[number])
-                if lines > 1:
-                    said[number] += (
-                        f"; spread over its {lines} lines in proportion to their amounts, "
-                        "the last one taking the rounding"
-                    )
-            if gross[position] < FLOOR:
-                free_lines += 1
-                message = (
-                    f"A line at {old}: WedoCOD takes no line total under {money(FLOOR)}, so it "
-                    f"is sent at {new} and the order's other lines carry the difference, "
-                    f"{said[number]}."
-                )
-                self.issues.append(
-                    Issue(int(self.rows[position]), column, "free_line", message, Severity.WARNING)
-                )
-                continue
-            adjusted += 1
-            quantity = None if quantities is None else quantities.iloc[position]
-            if not np.isnan(prices[position]) and quantity is not None and not pd.isna(quantity):
-                was = f"{int(quantity)} x {money(_cents(prices[position : position + 1])[0])}"
-                was += f" = {old}"
-            else:
-                was = f"{old} as written"
-            if line_discounts[position] and self.mode == "order":
-                was += f", less its line discount {money(line_discounts[position])}"
-            self.issues.append(
-                Issue(
-                    int(self.rows[position]),
-                    column,
-                    "amount_adjusted",
-                    f"Sent {new} for this line instead of {was}, {said[number]}.",
-                    Severity.WARNING,
-                )
+        numbers, where = np.unique(codes[changed], return_inverse=True)
+        total_column = self.where("order_total")
+        goal = pc.if_else(
+            pa.array(given[numbers]),
+            _joined(_text(f"its {total_column} "), _money_texts(target[numbers])),
+            _joined(
+                _money_texts(target[numbers]),
+                _text(
+                    " (lines - discounts + shipping)"
+                    if self.mode == "order"
+                    else " (price x quantity)"
+                ),
+            ),
+        )
+        said = _joined(_text("so that the order adds up to "), goal)
+        if self.mode == "order":
+            said = _joined(said, _text(": "), self.breakdown(orders, numbers, target, counted))
+        lines = orders.lines[numbers]
+        spread = _said(
+            lines > 1,
+            "; spread over its ",
+            _joined(
+                _number_texts(lines),
+                _text(" lines in proportion to their amounts, the last one taking the rounding"),
+            ),
+        )
+        said = _joined(said, _optional(spread))
+        said = said.take(pa.array(where))
+
+        new, old = _money_texts(cents[changed]), _money_texts(gross[changed])
+        free = gross[changed] < FLOOR
+        prices = _float(self.frame, "unit_price")[changed]
+        quantities = _float(self.frame, "quantity")[changed]
+        priced = ~np.isnan(prices) & ~np.isnan(quantities)
+        was = pc.if_else(
+            pa.array(priced),
+            _joined(
+                _number_texts(np.nan_to_num(quantities).astype(np.int64)),
+                _text(" x "),
+                _money_texts(_cents(prices)),
+                _text(" = "),
+                old,
+            ),
+            _joined(old, _text(" as written")),
+        )
+        line_discounts = _cents(amounts["line_discount"])[changed]
+        if self.mode == "order":
+            less = _said(
+                line_discounts != 0, ", less its line discount ", _money_texts(line_discounts)
             )
-        orders_changed = len(said)
-        if self.mode == "order" and adjusted:
+            was = _joined(was, _optional(less))
+        adjusted = _joined(_text("Sent "), new, _text(" for this line instead of "), was)
+        gift = _joined(
+            _text("A line at "),
+            old,
+            _text(f": WedoCOD takes no line total under {money(FLOOR)}, so it is sent at "),
+            new,
+            _text(" and the order's other lines carry the difference"),
+        )
+        messages = _joined(pc.if_else(pa.array(free), gift, adjusted), _text(", "), said)
+        messages = _joined(messages, _text("."))
+        column = self.where("total")
+        self.issues += [
+            Issue(
+                row, column, "free_line" if is_free else "amount_adjusted", text, Severity.WARNING
+            )
+            for row, is_free, text in zip(
+                self.rows[changed].tolist(), free.tolist(), messages.to_pylist(), strict=True
+            )
+        ]
+        free_lines = int(free.sum())
+        adjusted_lines = len(changed) - free_lines
+        if self.mode == "order" and adjusted_lines:
             source = (
-                f"its {self.where('order_total')}"
+                f"its {total_column}"
                 if "order_total" in self.columns
                 else "its lines less discounts plus shipping"
             )
             self.notes.append(
                 f"Amounts: each order's product totals add up to {source} (shipping and "
-                f"discounts included): {adjusted} line(s) of {orders_changed} order(s) were "
-                "sent with another amount than price x quantity (amount_adjusted). "
+                f"discounts included): {adjusted_lines} line(s) of {len(numbers)} order(s) "
+                "were sent with another amount than price x quantity (amount_adjusted). "
                 "--amount lines sends price x quantity instead."
             )
         if free_lines:
@@ -605,36 +633,54 @@ class _Settling:
             given, np.abs(total - orders.gross) >= 1, (shipping != 0) | (discount != 0)
         )
         numbers = np.flatnonzero(differs)
-        for number in numbers.tolist():
-            position = int(orders.first_row[number])
-            left_out = []
-            if shipping[number]:
-                left_out.append(f"shipping {money(shipping[number])}")
-            if discount[number]:
-                left_out.append(f"discount {money(discount[number])}")
-            out = f" ({' and '.join(left_out)} not included)" if left_out else ""
-            if given[number]:
-                column = self.where("order_total")
-                message = (
-                    f"The order's {column} is {money(total[number])} but its lines add up "
-                    f"to {money(orders.gross[number])}{out}: --amount lines sends price x "
-                    "quantity as written; --amount order would make them add up."
-                )
-            else:
-                column = self.where("shipping" if shipping[number] else "discount")
-                message = (
-                    f"{' and '.join(left_out).capitalize()} not in the line totals: "
-                    "--amount lines sends price x quantity as written (kept as custom data)."
-                )
-            self.issues.append(
-                Issue(int(self.rows[position]), column, "total_differs", message, Severity.WARNING)
-            )
-        if len(numbers):
-            self.notes.append(
-                f"Amounts: price x quantity as written (--amount lines); {len(numbers)} "
-                "order(s) have a total, shipping or discount their lines leave out "
-                "(total_differs)."
-            )
+        if len(numbers) == 0:
+            return
+        shipped, discounted = shipping[numbers] != 0, discount[numbers] != 0
+        left_out = _listed(
+            [
+                _said(shipped, "shipping ", _money_texts(shipping[numbers])),
+                _said(discounted, "discount ", _money_texts(discount[numbers])),
+            ],
+            " and ",
+        )
+        out = _said(shipped | discounted, " (", _joined(left_out, _text(" not included)")))
+        with_total = _joined(
+            _text(f"The order's {self.where('order_total')} is "),
+            _money_texts(total[numbers]),
+            _text(" but its lines add up to "),
+            _money_texts(orders.gross[numbers]),
+        )
+        with_total = pc.binary_join_element_wise(with_total, out, _text(""), null_handling="skip")
+        with_total = _joined(
+            with_total,
+            _text(
+                ": --amount lines sends price x quantity as written; --amount order would "
+                "make them add up."
+            ),
+        )
+        without = _joined(
+            left_out,
+            _text(
+                " not in the line totals: --amount lines sends price x quantity as written "
+                "(kept as custom data)."
+            ),
+        )
+        messages = pc.if_else(pa.array(given[numbers]), with_total, without).to_pylist()
+        columns = np.where(
+            given[numbers],
+            self.where("order_total"),
+            np.where(shipped, self.where("shipping"), self.where("discount")),
+        ).tolist()
+        rows = self.rows[orders.first_row[numbers]].tolist()
+        self.issues += [
+            Issue(row, column, "total_differs", text[:1].upper() + text[1:], Severity.WARNING)
+            for row, column, text in zip(rows, columns, messages, strict=True)
+        ]
+        self.notes.append(
+            f"Amounts: price x quantity as written (--amount lines); {len(numbers)} "
+            "order(s) have a total, shipping or discount their lines leave out "
+            "(total_differs)."
+        )
 
     # -------------------------------------------------------------------------- custom data
 
@@ -663,12 +709,57 @@ class _Settling:
             )
             if not keep.any() or column in frame.columns or used >= MAX_CUSTOM_ENTRIES:
                 continue
-            text = np.full(len(frame), "", dtype=object)
             numbers = np.flatnonzero(keep)
-            text[orders.first_row[numbers]] = [money(c) for c in cents[numbers].tolist()]
-            frame[column] = pd.Series(text, index=frame.index, dtype="str")
+            at = np.zeros(len(frame), dtype=bool)
+            at[orders.first_row[numbers]] = True
+            blank = pc.fill_null(pa.nulls(len(frame), pa.large_string()), "")
+            # first rows are in order number order: the texts line up with the mask
+            text = pc.replace_with_mask(blank, pa.array(at), _money_texts(cents[numbers]))
+            entries = text.to_pandas().astype("str")
+            entries.index = frame.index
+            frame[column] = entries
             self.columns[column] = self.where(source)
             used += 1
+
+
+def _text(value: str) -> pa.Scalar:
+    return pa.scalar(value, pa.large_string())
+
+
+def _joined(*parts: Any) -> pa.Array:
+    """Texts (arrays or scalars) joined element-wise, end to end."""
+    return pc.binary_join_element_wise(*parts, _text(""))
+
+
+def _optional(texts: pa.Array) -> pa.Array:
+    """Null texts as "" (a join of arrays that are all null comes out empty in arrow)."""
+    return pc.fill_null(texts, _text(""))
+
+
+def _listed(parts: Sequence[pa.Array], separator: str) -> pa.Array:
+    """The non-null texts of each row, joined with ``separator``."""
+    pieces = [_optional(_joined(_text(separator), part)) for part in parts]
+    return pc.replace_substring_regex(_joined(*pieces), f"^{re.escape(separator)}", "")
+
+
+def _said(when: np.ndarray, prefix: str, texts: pa.Array) -> pa.Array:
+    """``prefix`` + text where ``when``, else null (left out of a join that skips nulls)."""
+    joined = _joined(_text(prefix), texts)
+    return pc.if_else(pa.array(np.asarray(when, dtype=bool)), joined, pa.scalar(None, joined.type))
+
+
+def _number_texts(values: np.ndarray) -> pa.Array:
+    return pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.large_string())
+
+
+def _money_texts(cents: np.ndarray) -> pa.Array:
+    """`money` for a whole array of cents, column-wise: 1700.00, -400.00."""
+    cents = np.asarray(cents, dtype=np.int64)
+    size = np.abs(cents)
+    whole = _number_texts(size // 100)
+    fraction = pc.utf8_lpad(_number_texts(size % 100), 2, "0")
+    text = pc.binary_join_element_wise(whole, fraction, _text("."))
+    return pc.if_else(pa.array(cents < 0), _joined(_text("-"), text), text)
 
 
 def settle_amounts(mapped: MappedTable, options: AmountOptions) -> SettledAmounts:

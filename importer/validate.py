@@ -126,6 +126,8 @@ def _reported_rows(reported: Iterable[Issue], columns: dict[str, str]) -> dict[s
     for canonical, source in columns.items():
         name = "phone" if canonical.startswith("phone#") else canonical
         fields_of.setdefault(source, set()).add(name)
+        if canonical == "unit_price" and "total" not in columns:
+            fields_of[source].add("total")  # the total is computed from it
     out: dict[str, set[int]] = {}
     for issue in reported:
         if not issue.is_error or issue.row is None or issue.column is None:
@@ -217,6 +219,9 @@ def validate_lines(mapped: MappedTable, reported: Iterable[Issue] = ()) -> list[
     said = _reported_rows(reported, columns)
 
     def where(field: str) -> str:
+        if field == "total" and "total" not in columns:
+            # a total computed from the unit price: the price is the cell to look at
+            return columns.get("unit_price", field)
         return columns.get(field, field)
 
     # --- product fields, per line
