@@ -341,3 +341,11 @@ def test_an_unusable_catalog_is_a_clear_error(
         load_catalog(path)
     assert isinstance(caught.value, ValueError)
     assert str(path) in str(caught.value)
+
+
+def test_a_total_computed_from_the_unit_price_is_reported_on_the_price_column() -> None:
+    mapped = mapped_table([row(total=0.0)], sources={"unit_price": "Lineitem price"})
+    del mapped.columns["total"]
+    assert codes(validate_lines(mapped)) == [(2, "Lineitem price", "out_of_range")]
+    earlier = Issue(2, "Lineitem price", "total_too_small", "nothing to collect")
+    assert validate_lines(mapped, [earlier]) == []
