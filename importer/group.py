@@ -242,15 +242,17 @@ PHONE_DIGITS = 9
 
 
 def import_key_for(
-    *, full_name: str, phone: str, address: str, products: Sequence[tuple[str, Any, Any]]
+    *, full_name: str, phone: str, address: str, products: Sequence[tuple[str, Any]]
 ) -> str:
     """``hash:`` + the start of the SHA-256 of what identifies an order: the same in every run.
 
     The key of an order without an order number is who (the phone's last ``PHONE_DIGITS``
-    digits, the name), where (the address) and what (each product's sku, quantity, total),
-    name and address in lower case. Nothing else counts: city and area are often corrected,
-    and the other columns (status, notes, agent) change after the import; none of that must
-    make an imported order look new. ``products`` are (sku, quantity, total).
+    digits, the name), where (the address) and what (each product's sku and quantity), name
+    and address in lower case. Nothing else counts: city and area are often corrected, and the
+    other columns (status, notes, agent) change after the import; the amounts neither: a line
+    total depends on how the amount to collect is spread over the lines (an order total column
+    added, --amount), and none of that must make an imported order look new. ``products`` are
+    (sku, quantity).
     """
     phones, names, addresses = _identity(
         pa.array([phone], pa.large_string()),
@@ -271,15 +273,10 @@ def _identity(phones: pa.Array, names: pa.Array, addresses: pa.Array) -> list[pa
     ]
 
 
-def _canonical_json(who: Sequence[str], products: Sequence[tuple[str, Any, Any]]) -> str:
+def _canonical_json(who: Sequence[str], products: Sequence[tuple[str, Any]]) -> str:
     """The text hashed for an import key (grouping writes the same text column-wise)."""
     return str(
-        _CANONICAL.encode(
-            [
-                *who,
-                [[sku, quantity, _plain_number(total)] for sku, quantity, total in products],
-            ]
-        )
+        _CANONICAL.encode([*who, [[sku, _plain_number(quantity)] for sku, quantity in products]])
     )
 
 
@@ -288,7 +285,7 @@ def _hash_key(canonical: bytes) -> str:
 
 
 def _plain_number(value: Any) -> Any:
-    """299.0 and 299 hash alike: the same line total read from two files."""
+    """2.0 and 2 hash alike: the same number read from two files."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -511,7 +508,7 @@ class _Grouping:
         changed = np.array([n for n in checked if is_keyless[n]], dtype=np.int64)
         where = np.searchsorted(keyless, changed).tolist()
         for number, i in zip(changed.tolist(), where, strict=True):
-            lines = checked[number][0]
+            lines = [(sku, quantity) for sku, quantity, _ in checked[number][0]]
             texts[i] = _canonical_json([c[i].as_py() for c in who], lines).encode("utf-8")
         hashed = list(map(_hash_key, texts))
         # The 2nd, 3rd ... order with the same content get #2, #3 ... in file order.
@@ -536,9 +533,6 @@ class _Grouping:
         quantity = _json_numbers(
             self.quantities[at], _exact_codes(self.frame, "quantity", _missing(self.quantities))[at]
         )
-        total = _json_numbers(
-            self.totals[at], _exact_codes(self.frame, "total", _missing(self.totals))[at]
-        )
 
         def text(value: str) -> pa.Scalar:
             return pa.scalar(value, pa.large_string())
@@ -546,7 +540,7 @@ class _Grouping:
         def joined(*pieces: Any) -> pa.Array:
             return pc.binary_join_element_wise(*pieces, text(""))
 
-        line = joined(text("[["), sku, text(","), quantity, text(","), total, text("]]"))
+        line = joined(text("[["), sku, text(","), quantity, text("]]"))
         body = pc.binary_join_element_wise(*parts, line, text(","))
         canonical = joined(text("["), body, text("]"))
         return list(canonical.cast(pa.large_binary()).to_pylist())
