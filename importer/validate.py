@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +11,9 @@ import pandera.pandas as pa
 import pyarrow  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from importer.errors import CatalogError as CatalogError
+from importer.catalog import Catalog as Catalog
+from importer.catalog import CatalogError as CatalogError
+from importer.catalog import load_catalog as load_catalog
 from importer.group import order_numbers
 from importer.mapping import MappedTable
 from importer.model import CUSTOM_PREFIX, Issue, Lead
@@ -30,59 +29,6 @@ from schemas.leads import (
 
 #: The order of issues on one row: the order of the fields in the API docs.
 _FIELD_ORDER = {name: n for n, name in enumerate((*LEAD_RULE_FIELDS, "sku", "quantity", "total"))}
-
-
-def _name_key(name: str) -> str:
-    """Product names compared the way people read them: case and spacing do not count."""
-    return " ".join(name.split()).casefold()
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """The SKUs the account may order, and product names that stand for them."""
-
-    skus: frozenset[str]
-    names: dict[str, str] = field(default_factory=dict)  # _name_key(name) -> sku
-
-    def sku_for_name(self, name: str) -> str | None:
-        """The SKU of a product name (case- and space-insensitive), or None when unknown."""
-        return self.names.get(_name_key(name))
-
-
-def load_catalog(path: Path) -> Catalog:
-    """Read a catalog CSV: a ``sku`` column, and optionally a ``name`` column."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            sample = handle.read(64 * 1024)
-            handle.seek(0)
-            try:
-                dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-            except csv.Error:
-                dialect = csv.excel  # one column: nothing to sniff
-            rows = list(csv.reader(handle, dialect))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise CatalogError(f"{path}: cannot read the catalog ({err})") from err
-    if not rows:
-        raise CatalogError(f"{path}: the catalog is empty (expected a 'sku' column)")
-    header = [cell.strip().casefold() for cell in rows[0]]
-    if "sku" not in header:
-        found = ", ".join(repr(cell) for cell in rows[0]) or "none"
-        raise CatalogError(f"{path}: the catalog has no 'sku' column (columns found: {found})")
-    sku_at = header.index("sku")
-    name_at = header.index("name") if "name" in header else None
-    skus: set[str] = set()
-    names: dict[str, str] = {}
-    for row in rows[1:]:
-        sku = row[sku_at].strip() if len(row) > sku_at else ""
-        if not sku:
-            continue
-        skus.add(sku)
-        if name_at is not None and len(row) > name_at and row[name_at].strip():
-            # The first line wins when a name is listed twice: files are read top-down.
-            names.setdefault(_name_key(row[name_at]), sku)
-    if not skus:
-        raise CatalogError(f"{path}: the catalog lists no SKU")
-    return Catalog(skus=frozenset(skus), names=names)
 
 
 # ------------------------------------------------------------------------------ messages
