@@ -563,5 +563,5 @@ def test_describe_lists_fields_custom_data_and_ignored_columns() -> None:
     assert described["data:order"] == "Name"
     assert described["order_total"] == "Total"
     assert described["country"] == "Shipping Country, else Billing Country"
-    # 79 columns: 18 read by fields (Shipping Phone ... Lineitem discount), 3 more as custom
+    # 79 columns: 22 read by fields, Email and Created at as custom data
     assert described["ignored"].startswith("55 column(s): Financial Status")
