@@ -952,7 +952,8 @@ def _unpack(
     notes = []
     if several_rows:
         notes.append(
-            f"{packed_label} list several products in one cell on {several_rows} row(s): each "
+            f"{packed_label} {'list' if len(mapping.packed) > 1 else 'lists'} several products in "
+            f"one cell on {several_rows} row(s): each "
             f"product is an order line of its own ({len(out)} lines from {len(frame)} rows); "
             "the report keeps one line per source row."
         )
@@ -1781,13 +1782,21 @@ def describe_mapping(mapping: Mapping, table: Table) -> list[tuple[str, str]]:
             text = _UNMAPPED.get(name, "not mapped")
             if name == "total" and "unit_price" not in mapping.fields:
                 text = "not mapped"
-            if name in ("sku", "product_name", "total") and mapping.packed:
+            product = mapping.fields.get("product_name")
+            key_values = mapping.packed and (product is None or product.columns != mapping.packed)
+            if name in ("sku", "product_name", "total") and key_values:
                 text = f"from the products listed in {_columns_label(mapping.packed)}"
             out.append((name, text))
             continue
         text = _describe_source(source)
         if name == "quantity" and not source.groups():
-            text += " (no quantity column found: each row is one item)"
+            if mapping.packed:
+                text = (
+                    f"the quantity written with each product in {_columns_label(mapping.packed)}"
+                    f" (Sérum x2), else '{source.constant}'"
+                )
+            else:
+                text += " (no quantity column found: each row is one item)"
         if name == "unit_price":
             text += " (unit price; total = unit_price x quantity)"
         out.append((name, text))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shlex
 import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -86,7 +87,7 @@ class Prepared:
     leads: tuple[Lead, ...]
     issues: dict[int, tuple[Issue, ...]]
     orders: dict[str, tuple[int, ...]]
-    #: what a person should know about the whole file (for the Summary)
+    #: what a person should know about the whole file (the sheet read, products without SKU)
     notes: tuple[str, ...] = ()
 
     @property
@@ -171,13 +172,14 @@ def _prepare(
 ) -> Prepared:
     amount, region = _value_choices(mapping, options)
     mapped = apply_mapping(table, mapping)
+    unpacked = mapped  # what mapping noticed (several products in a cell, merged orders)
     mapped, found = normalize_lines(
         mapped, NormalizeOptions(phone_format=options.phone_format, region=region)
     )
     settled = settle_amounts(mapped, AmountOptions(mode=amount))
     mapped = settled.mapped
     # one problem, one message: validation is told which cells were reported already
-    reported = [*table.issues, *found, *settled.issues]
+    reported = [*table.issues, *unpacked.issues, *found, *settled.issues]
     on_lines = [*reported, *validate_lines(mapped, reported)]
     line_issues = _strictly(on_lines, options.strict)
     # only errors hold an order back: a row with warnings is sent, and says so in the report
@@ -187,13 +189,21 @@ def _prepare(
         grouped.leads, [i for i in lead_issues if i.is_error]
     )
     issues = _by_row([*line_issues, *grouped.issues, *lead_issues, *order_issues])
+    notes = (
+        *table.notes,
+        *mapping.notes,
+        *unpacked.notes,
+        *settled.notes,
+        *_product_notes(mapped, catalog),
+    )
     return Prepared(
         table=table,
         mapped=mapped,
         leads=leads,
-        issues={row: tuple(found_here) for row, found_here in issues.items()},
+        # a row whose cell lists several products is several lines: one word about it once
+        issues={row: tuple(dict.fromkeys(found_here)) for row, found_here in issues.items()},
         orders=dict(grouped.orders),
-        notes=settled.notes,
+        notes=tuple(dict.fromkeys(notes)),
     )
 
 
@@ -233,6 +243,40 @@ def _mapping_file_choices(path: Path) -> dict[str, str]:
             )
         out["region"] = region.upper()
     return out
+
+
+def _product_notes(mapped: MappedTable, catalog: Catalog | None) -> list[str]:
+    """Products named without a SKU, said once for the file, with the command to run next."""
+    frame = mapped.frame
+    unnamed = (frame["sku"].fillna("") == "") & (frame["product_name"].fillna("") != "")
+    if not unnamed.any():
+        return []
+    names = frame["product_name"][unnamed]
+    path = shlex.quote(str(mapped.table.path))
+    then = (
+        f"Next: `wedocod products {path} --write products.xlsx`, fill in its sku column, "
+        "then `wedocod products --save products.xlsx`: from then on every run finds the SKUs "
+        "by product name."
+    )
+    distinct = names.unique().tolist()
+    if catalog is None:
+        rows = names.index.nunique()
+        return [
+            f"{rows} row(s) name a product but give no SKU ({len(distinct)} product(s)), and "
+            f"no catalog of your SKUs is set. {then}"
+        ]
+    unknown = [name for name in distinct if catalog.sku_for_name(name) is None]
+    where = f" ({catalog.path})" if catalog.path else ""
+    if not unknown:
+        return [
+            f"{names.index.nunique()} row(s) without a SKU took theirs from your catalog"
+            f"{where} by product name."
+        ]
+    rows = names[names.isin(unknown)].index.nunique()
+    return [
+        f"{len(unknown)} product(s) on {rows} row(s) have no SKU and are not in your catalog"
+        f"{where}. {then}"
+    ]
 
 
 def _strictly(issues: list[Issue], strict: bool) -> list[Issue]:

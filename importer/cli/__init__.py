@@ -1,8 +1,9 @@
 """The `wedocod` command line: parse options, call the library, print, exit with a code.
 
-One module per command family (`run`: import and check; `ingest`; `api`: the rest of the
-Leads API; `sandbox`), sharing `common`. Importing this package imports click and nothing
-heavy: each command imports pandas, pandera or requests only when it runs.
+One module per command family (`run`: import and check; `catalog`: products and the
+account's catalog; `ingest`; `api`: the rest of the Leads API; `sandbox`), sharing `common`.
+Importing this package imports click and nothing heavy: each command imports pandas, pandera
+or requests only when it runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from importer.cli import api, ingest, run, sandbox
+from importer.cli import api, catalog, ingest, run, sandbox
 from importer.cli.common import ExitStatus, Failure, exit_status_for
 
 __all__ = ["ExitStatus", "Failure", "exit_status_for", "main"]
@@ -34,6 +35,6 @@ def main(config: Path | None) -> None:
     """
 
 
-for _family in (run, ingest, api, sandbox):
+for _family in (run, catalog, ingest, api, sandbox):
     for _command in _family.COMMANDS:
         main.add_command(_command)

@@ -269,7 +269,7 @@ def build_source(settings: Settings | None = None, **kw: Any) -> SourceOptions:
         sheet=kw.get("sheet") or settings.sheet,
         preset=preset,
         mapping_file=mapping_file,
-        catalog_file=kw.get("catalog_file") or settings.catalog,
+        catalog_file=catalog_path_for(kw.get("catalog_file"), kw.get("token_file"), settings),
         phone_format=cast(
             "PhoneFormat", kw.get("phone_format") or settings.phone_format or "national"
         ),
@@ -277,6 +277,44 @@ def build_source(settings: Settings | None = None, **kw: Any) -> SourceOptions:
         strict=bool(settings.strict if kw.get("strict") is None else kw["strict"]),
         amount=kw.get("amount") or settings.amount,
     )
+
+
+def catalog_path_for(
+    explicit: Path | None, token_file: Path | None = None, settings: Settings | None = None
+) -> Path | None:
+    """The catalog a run uses: --catalog, else the settings file's, else the one
+    `wedocod products --save` keeps for the account (when there is one)."""
+    if explicit is not None:
+        return explicit
+    settings = settings or current_settings()
+    if settings.catalog is not None:
+        return settings.catalog
+    stored = stored_catalog_path(token_file, settings)
+    return stored if stored is not None and stored.is_file() else None
+
+
+def stored_catalog_path(
+    token_file: Path | None = None, settings: Settings | None = None
+) -> Path | None:
+    """Where the account's catalog is kept, or None without a token (no account to speak of).
+
+    The account is the one `get_connection` would give (base URL and token), found without
+    checking either and without importing the network stack: `check` needs none of it.
+    """
+    from importer.catalog import account_catalog_path, account_id
+
+    token_file = token_file or (settings or current_settings()).token_file
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+    else:
+        token = os.environ.get("WEDOCOD_TOKEN", "").strip()
+    if not token:
+        return None
+    base_url = (os.environ.get("WEDOCOD_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
+    return account_catalog_path(account_id(base_url, token))
 
 
 def batching(

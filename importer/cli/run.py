@@ -71,7 +71,7 @@ def import_command(
         )
         result = import_file(
             file,
-            build_source(**source),
+            build_source(token_file=token_file, **source),
             connection,
             options,
             report=report,
@@ -108,22 +108,56 @@ def check_command(file: Path, report: Path | None, as_json: bool, **source: Any)
 )
 @handles_errors
 def map_command(file: Path, write_to: Path | None, **source: Any) -> None:
-    """Show how FILE's columns map onto lead fields (and save it with --write)."""
-    from importer.mapping import describe_mapping, dump_mapping
+    """Show how FILE's columns map onto lead fields (and save it with --write).
+
+    When a required field has no column, --write still saves what was found, the missing
+    fields marked to fill in (and the command exits 3).
+    """
+    from importer.errors import MappingError
+    from importer.mapping import (
+        describe_mapping,
+        detect_mapping,
+        dump_mapping,
+        load_mapping,
+        preset_mapping,
+    )
     from importer.pipeline import choose_mapping
     from importer.read import read_table
 
     options = build_source(**source)
     table = read_table(file, options.sheet)
-    mapping = choose_mapping(table, options)
+    try:
+        mapping = choose_mapping(table, options)
+        failed: MappingError | None = None
+    except MappingError as err:
+        if write_to is None:
+            raise
+        failed = err
+        if options.mapping_file is not None:
+            mapping = load_mapping(options.mapping_file, table, partial=True)
+        elif options.preset:
+            mapping = preset_mapping(options.preset, table, partial=True)
+        else:
+            mapping = detect_mapping(table, partial=True)
     click.echo(f"{file}: {len(table.frame)} rows, mapping: {mapping.origin}")
+    for note in table.notes:
+        click.echo(f"  ({note})")
     for target, source_desc in describe_mapping(mapping, table):
         click.echo(f"  {target:<14} <- {source_desc}")
     if write_to is not None:
-        write_to.write_text(dump_mapping(mapping), encoding="utf-8")
-        click.echo(
-            f"Mapping written to {write_to}; edit it, then use --mapping {write_to}", err=True
-        )
+        write_to.write_text(dump_mapping(mapping, table), encoding="utf-8")
+        if failed is None:
+            click.echo(
+                f"Mapping written to {write_to}; edit it, then use --mapping {write_to}", err=True
+            )
+        else:
+            click.echo(
+                f"Mapping written to {write_to} with what was found; fill in "
+                f"{', '.join(mapping.missing)} there (marked TO FILL IN), then use "
+                f"--mapping {write_to}",
+                err=True,
+            )
+            raise failed
 
 
 @click.command("runs")
