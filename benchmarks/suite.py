@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import platform
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.generate import DATA_DIR, Export, ensure_export
+from benchmarks.generate import COLUMNS, DATA_DIR, Export, ensure_export
 from benchmarks.measure import ProcessRun, best_of, measure_process
 from benchmarks.upload import (
     ImportRun,
@@ -135,6 +136,7 @@ def bench_local(results: Results, seed: int) -> None:
     friction = measure_process(_python("benchmarks.baselines", "frictionless", str(export.path)))
     _local_findings(results, export, check, read, friction)
     _xlsx_findings(results, seed)
+    _wide_findings(results)
 
 
 def _summary(run: ProcessRun) -> dict[str, object]:
@@ -238,6 +240,53 @@ def _xlsx_findings(results: Results, seed: int) -> None:
     if read.ok:
         context += (
             f"; read-only (pandas + calamine): {read.seconds:.2f} s, "
+            f"check is {check.seconds / read.seconds:.1f}× of it"
+        )
+    results.add(
+        Finding(section, name, f"{check.seconds:.2f} s", context, target, check.seconds < limit)
+    )
+
+
+#: A sheet as wide as real product-matrix exports get: the native template's columns, then
+#: thousands of others (which detection sends as custom data, up to what a lead can carry).
+WIDE_COLUMNS = 5_000
+
+
+def write_wide_export(path: Path, columns: int = WIDE_COLUMNS) -> Path:
+    """One order in the native template, widened to ``columns`` columns."""
+    extra = columns - len(COLUMNS[:-2])
+    header = [*COLUMNS[:-2], *(f"extra_{i}" for i in range(extra))]
+    first = ["W-1", "Youssef El Amrani", "0612457893", "Casablanca", "Maarif"]
+    row = [*first, "12 Rue Ibnou Mounir", "SKU-001", "1", "149", *(f"v{i}" for i in range(extra))]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerow(row[: len(header)])
+    return path
+
+
+def _wide_findings(results: Results) -> None:
+    """`check` on one row and 5,000 columns: the cost of width, which per-column work shows."""
+    section = "local"
+    name = f"`wedocod check`, 1 row and {WIDE_COLUMNS:,} columns, XLSX report included"
+    limit = 2.0
+    target = f"< {limit:g} s"
+    with tempfile.TemporaryDirectory(prefix="wedocod-bench-") as tmp:
+        path = write_wide_export(Path(tmp) / "wide.csv")
+        check = best_of(
+            check_command(path, Path(tmp) / "report.xlsx"),
+            results.sizes.repeats,
+            expected_codes=CHECK_CODES,
+            accept=_summary_counts(1),
+        )
+        read = best_of(_python("benchmarks.baselines", "read", str(path)), results.sizes.repeats)
+    if not check.ok:
+        results.add(_failed(section, name, check, target))
+        return
+    context = f"peak {check.peak_rss_mb:,.0f} MB"
+    if read.ok:
+        context += (
+            f"; read-only process (pandas, pyarrow engine): {read.seconds:.2f} s, "
             f"check is {check.seconds / read.seconds:.1f}× of it"
         )
     results.add(

@@ -17,7 +17,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from itertools import chain
 from pathlib import Path
@@ -48,6 +48,10 @@ MAX_KEY_LENGTH = 100
 AMOUNT_FIELDS = frozenset(
     {"total", "unit_price", "order_total", "shipping", "discount", "line_discount"}
 )
+#: Custom data entries one lead may carry (the API's 100, less the importer's import_id):
+#: schemas.leads.MAX_CUSTOM_ENTRIES, kept here without importing pandera (a test holds them
+#: equal). Detection sends no more columns than that as custom data.
+MAX_CUSTOM_COLUMNS = 99
 #: Rows looked at when the rows must say how to read a column (price vs total).
 CROSS_CHECK_ROWS = 20_000
 #: Share of the comparable rows that must agree before a price is read as a line total.
@@ -173,6 +177,7 @@ class _Headers:
     names: tuple[str, ...]
     by_norm: dict[str, str] = field(default_factory=dict)
     _bigrams: dict[str, list[str]] | None = None
+    _by_word: dict[str, list[str]] | None = None
 
     def __post_init__(self) -> None:
         for name in self.names:
@@ -203,10 +208,27 @@ class _Headers:
         """Headers most like any of ``wanted``: word for word (``Numéro client`` for
         ``Numéro de téléphone``), or letter for letter (``Cité`` for ``City``)."""
         synonyms = _synonyms()
+        neutral = synonyms.neutral | synonyms.qualifiers
+        if self._by_word is None:
+            self._by_word = {}
+            for norm in self.by_norm:
+                for word in header_words(norm):
+                    self._by_word.setdefault(word, []).append(norm)
+        # numbers and short words are alike only when equal: looked up, not compared
+        spelled = [w for w in self._by_word if len(w) >= 4 and w.isalpha()]
         best: dict[str, float] = {}
         for target in {normalize_header(w) for w in wanted}:
-            for norm in self.near(target, share=0.25):
-                score = _similarity(norm, target, synonyms.neutral | synonyms.qualifiers)
+            candidates = set(self.near(target, share=0.5))
+            for word in header_words(target):
+                if word in neutral:
+                    continue
+                candidates.update(self._by_word.get(word, ()))
+                if len(word) >= 4 and word.isalpha():
+                    for known in spelled:
+                        if _word_like(word, known):
+                            candidates.update(self._by_word[known])
+            for norm in candidates:
+                score = _similarity(norm, target, neutral)
                 if score >= 0.5 and score > best.get(norm, 0.0):
                     best[norm] = score
         ranked = sorted(best, key=lambda norm: (-best[norm], self.names.index(self.by_norm[norm])))
@@ -232,7 +254,7 @@ def _similarity(header: str, target: str, neutral: frozenset[str]) -> float:
         found = sum(any(_word_like(w, m) for m in mine) for w in theirs) / len(theirs)
         back = sum(any(_word_like(m, w) for w in theirs) for m in mine) / len(mine)
         words = (found + back) / 2 if found and back else 0.0
-    letters = difflib.SequenceMatcher(None, header, target).ratio()
+    letters = _letters_alike(header, target)
     inside = (
         0.7
         if min(len(header), len(target)) >= 4 and (header in target or target in header)
@@ -241,14 +263,29 @@ def _similarity(header: str, target: str, neutral: frozenset[str]) -> float:
     return max(words, inside, letters if letters >= 0.75 else 0.0)
 
 
+@cache
 def _word_like(a: str, b: str) -> bool:
     if a == b:
         return True
-    if len(a) < 4 or len(b) < 4:
-        return False
-    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+    if len(a) < 4 or len(b) < 4 or 2 * min(len(a), len(b)) < 0.8 * (len(a) + len(b)):
+        return False  # too different in length for a ratio of 0.8
+    if not (a.isalpha() and b.isalpha()):
+        return False  # "2" is not "3": numbers are alike only when equal
+    matcher = difflib.SequenceMatcher(None, a, b)
+    return matcher.quick_ratio() >= 0.8 and matcher.ratio() >= 0.8
 
 
+def _letters_alike(a: str, b: str) -> float:
+    """difflib's ratio when it may reach 0.75, else 0 (cheap bounds first)."""
+    if 2 * min(len(a), len(b)) < 0.75 * (len(a) + len(b)):
+        return 0.0
+    matcher = difflib.SequenceMatcher(None, a, b)
+    if matcher.real_quick_ratio() < 0.75 or matcher.quick_ratio() < 0.75:
+        return 0.0
+    return matcher.ratio()
+
+
+@lru_cache(maxsize=1 << 16)
 def normalize_header(text: str) -> str:
     """A header reduced to what matters for matching: no case, accents, punctuation or tatweel.
 
@@ -260,6 +297,7 @@ def normalize_header(text: str) -> str:
     return _NON_WORD.sub(" ", bare).strip()
 
 
+@cache
 def header_words(norm: str) -> tuple[str, ...]:
     """A normalised header's words as compared: plural-free (``produits`` -> ``produit``),
     without the Arabic article (``الهاتف`` -> ``هاتف``) or lone letters (``Product(s)``)."""
@@ -585,6 +623,9 @@ def _complete(draft: _Draft, table: Table, *, partial: bool = False) -> Mapping:
     custom = list(draft.custom)
     if packed and draft.auto_custom:
         custom = [(column, key) for column, key in custom if column not in packed]
+    if draft.auto_custom and len(custom) > MAX_CUSTOM_COLUMNS:
+        custom, note = _capped_custom(custom)
+        notes.append(note)
     if "total" in fields and "unit_price" in fields:
         dropped = fields.pop("unit_price" if draft.prefer == "total" else "total")
     else:
@@ -615,6 +656,19 @@ def _complete(draft: _Draft, table: Table, *, partial: bool = False) -> Mapping:
         notes=tuple(notes),
         missing=tuple(missing),
     )
+
+
+def _capped_custom(custom: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], str]:
+    """The first MAX_CUSTOM_COLUMNS custom columns, in the file's order: more would make every
+    lead invalid (too many custom data entries), and a sheet may have thousands."""
+    kept = custom[:MAX_CUSTOM_COLUMNS]
+    note = (
+        f"{len(custom)} columns match no field, and a lead carries at most "
+        f"{MAX_CUSTOM_COLUMNS} custom data entries: the first {len(kept)} ('{kept[0][0]}' … "
+        f"'{kept[-1][0]}') are sent as custom data, the other {len(custom) - len(kept)} are "
+        "not. Name the ones you want in a mapping file ([custom] columns = [...])."
+    )
+    return kept, note
 
 
 def _missing_fields(fields: dict[str, FieldSource], packed: Sequence[str]) -> list[str]:

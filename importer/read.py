@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
@@ -234,11 +235,10 @@ def _read_csv(path: Path) -> Table:
         rows, issues = _parse_csv_slowly(text, delimiter, legacy_lines, encoding)
     if not rows.num_rows:
         raise ReadError(f"{path}: the file is empty")
-    frame = _frame_from_arrow(rows)
-    header = [str(v) for v in frame.iloc[0].tolist()]
-    body = frame.iloc[1:]
-    body.index = pd.RangeIndex(2, 2 + len(body), name="row")
-    body = _finish_frame(body, header, keep_rows={i.row for i in issues if i.row is not None})
+    header = ["" if c[0].as_py() is None else str(c[0].as_py()) for c in rows.columns]
+    body = _finish_frame(
+        rows.slice(1), header, 2, keep_rows={i.row for i in issues if i.row is not None}
+    )
     if body.empty:
         raise ReadError(f"{path}: the file has a header line but no rows below it")
     kept = set(body.index.tolist())
@@ -495,6 +495,11 @@ def _swallowed_lines(table: pa.Table, delimiter: str) -> bool:
     width = table.num_columns
     if width < 3:
         return False  # two columns: a comma inside a quoted address looks like a record
+    everything = pa.chunked_array(
+        [c for column in table.columns for c in column.chunks], pa.string()
+    )
+    if not pc.any(pc.match_substring_regex(everything, NEWLINE)).as_py():
+        return False
     for column in table.columns:
         broken = pc.match_substring_regex(column, NEWLINE)
         if not pc.any(broken).as_py():
@@ -644,11 +649,6 @@ def _encoding_issues(
             )
         )
     return issues
-
-
-def _frame_from_arrow(table: pa.Table) -> pd.DataFrame:
-    frame: pd.DataFrame = table.to_pandas()
-    return frame.astype("str")
 
 
 # --- workbooks -----------------------------------------------------------------------------
@@ -801,13 +801,10 @@ def _workbook_table(
     body = rows[header + 1 :]
     width = max((len(r) for r in rows[header:]), default=0)
     columns = [[_cell_text(r[i]) if i < len(r) else "" for r in body] for i in range(width)]
-    frame = pd.DataFrame(
-        {f"f{i}": pd.array(col, dtype="str") for i, col in enumerate(columns)},
-        index=pd.RangeIndex(header + 2, header + 2 + len(body), name="row"),
-    )
+    cells = pa.table({f"f{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
     head = [_cell_text(v) for v in rows[header]] + [""] * (width - len(rows[header]))
     problems = _formula_problems(path, sheet, header + 1)
-    frame = _finish_frame(frame, head, keep_rows={row for row, _, _ in problems})
+    frame = _finish_frame(cells, head, header + 2, keep_rows={row for row, _, _ in problems})
     if frame.empty:
         raise ReadError(
             f"{path}: sheet {sheet!r} has a header on row {header + 1} but no rows below it"
@@ -1039,24 +1036,49 @@ def _cell_text(value: Any) -> str:
 
 
 def _finish_frame(
-    frame: pd.DataFrame, header: Sequence[str], keep_rows: set[int] | None = None
+    cells: pa.Table, header: Sequence[str], first_row: int, keep_rows: set[int] | None = None
 ) -> pd.DataFrame:
-    """Name the columns, drop unnamed empty columns at the end and rows with nothing in them
-    (except ``keep_rows``: rows that reading has something to say about)."""
-    frame = frame.fillna("")
-    filled = frame != ""
-    has_data = filled.any(axis=0).tolist()
+    """The body's cells as a frame of text indexed by row number (``first_row`` for the
+    first): columns named, unnamed empty columns at the end dropped, rows with nothing in
+    them dropped (except ``keep_rows``: rows that reading has something to say about).
+
+    Done in arrow, column by column, before one conversion: a sheet may have thousands of
+    columns, and each pandas operation costs per column.
+    """
+    filled, has_data = _filled_cells(cells)
     named = [bool(str(h).strip().replace("\ufeff", "")) for h in header]
     # A column is kept when it has a header or holds something: a stray trailing delimiter
     # adds nothing, but data in an unlabelled column must not vanish.
     keep = max(_last_true(named), _last_true(has_data)) + 1
-    frame = frame.iloc[:, :keep]
-    names = list(header[:keep]) + [""] * (keep - min(keep, len(header)))
-    frame.columns = pd.Index(_unique_headers(names))
-    kept = filled.iloc[:, :keep].any(axis=1).to_numpy()
+    numbers = np.arange(first_row, first_row + cells.num_rows, dtype=np.int64)
+    wanted = np.zeros(cells.num_rows, dtype=bool)
+    if keep:
+        wanted |= filled[:keep].any(axis=0)
     if keep_rows:
-        kept = kept | frame.index.isin(list(keep_rows))
-    return frame.loc[kept]
+        wanted |= np.isin(numbers, np.fromiter(keep_rows, dtype=np.int64, count=len(keep_rows)))
+    kept = cells.select(list(range(keep))).filter(pa.array(wanted))
+    names = list(header[:keep]) + [""] * (keep - min(keep, len(header)))
+    frame: pd.DataFrame = kept.to_pandas()
+    frame = frame.astype("str") if len(frame.columns) else frame
+    frame.columns = pd.Index(_unique_headers(names))
+    frame.index = pd.Index(numbers[wanted], name="row")
+    return frame
+
+
+def _filled_cells(cells: pa.Table) -> tuple[np.ndarray, list[bool]]:
+    """Which cells hold something (columns x rows), and which columns hold anything.
+
+    All columns at once, as one array: thousands of columns would otherwise cost thousands
+    of calls (and a tall table's few columns are as cheap either way).
+    """
+    if not cells.num_columns:
+        return np.zeros((0, cells.num_rows), dtype=bool), []
+    joined = pa.chunked_array(
+        [chunk for column in cells.columns for chunk in column.chunks], pa.string()
+    )
+    flags = pc.not_equal(joined, "").to_numpy(zero_copy_only=False)
+    filled = np.asarray(flags, dtype=bool).reshape(cells.num_columns, cells.num_rows)
+    return filled, [bool(v) for v in filled.any(axis=1)]
 
 
 def _last_true(flags: Sequence[bool]) -> int:
