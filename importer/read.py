@@ -1078,7 +1078,8 @@ def _filled_cells(cells: pa.Table) -> tuple[np.ndarray, list[bool]]:
     )
     flags = pc.not_equal(joined, "").to_numpy(zero_copy_only=False)
     filled = np.asarray(flags, dtype=bool).reshape(cells.num_columns, cells.num_rows)
-    return filled, [bool(v) for v in filled.any(axis=1)]
+    columns_filled: list[bool] = np.asarray(filled.any(axis=1), dtype=bool).tolist()
+    return filled, columns_filled
 
 
 def _last_true(flags: Sequence[bool]) -> int:
