@@ -798,12 +798,17 @@ def _has_data(rows: Sequence[Sequence[Any]], header: int) -> bool:
 def _workbook_table(
     path: Path, sheet: str, rows: list[list[Any]], header: int, merges: Sequence[Merge] = ()
 ) -> Table:
+    problems = _formula_problems(path, sheet, header + 1)
+    last = max((row for row, _, _ in problems), default=0)
+    if last > len(rows):
+        # calamine stops at the last cell with a value; a row holding only a formula that
+        # was never computed lies beyond it, and must still be in the report
+        rows = [*rows, *([] for _ in range(last - len(rows)))]
     body = rows[header + 1 :]
     width = max((len(r) for r in rows[header:]), default=0)
     columns = [[_cell_text(r[i]) if i < len(r) else "" for r in body] for i in range(width)]
     cells = pa.table({f"f{i}": pa.array(col, pa.string()) for i, col in enumerate(columns)})
     head = [_cell_text(v) for v in rows[header]] + [""] * (width - len(rows[header]))
-    problems = _formula_problems(path, sheet, header + 1)
     frame = _finish_frame(cells, head, header + 2, keep_rows={row for row, _, _ in problems})
     if frame.empty:
         raise ReadError(
