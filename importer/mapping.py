@@ -760,7 +760,7 @@ def _price_reading(
         times = count.fillna(0).to_numpy(dtype=float)
         product = int((np.abs(price * times - total) < 0.01)[usable].sum())
         what = _describe_source(other)
-        if equal >= min(3, compared) and equal >= CROSS_CHECK_SHARE * compared:
+        if equal >= 2 and equal >= CROSS_CHECK_SHARE * compared:
             fields["total"] = fields.pop("unit_price")
             return [
                 f"'{name}' is read as each line's total, not a unit price: on {equal} of "
@@ -796,6 +796,10 @@ _ITEM_KEYS = {
     "price": "price", "item_price": "price", "cost": "price", "item_cost": "price",
     "unit_price": "price",
 }  # fmt: skip
+
+
+#: Keys an item's first field may have: a new item starts there.
+_ITEM_STARTS = frozenset({"id", "item_id", "line_id", *_ITEM_KEYS})
 
 
 @dataclass(frozen=True)
@@ -849,7 +853,9 @@ def _key_value_items(text: str) -> list[_Item]:
     """``name:A|sku:S|quantity:2|total:10;name:B|...`` (``;`` or a line break between items)."""
     chunks: list[str] = []
     for piece in re.split(r"[;\n]", text):
-        if ":" in piece or not chunks:
+        key, colon, _ = piece.split("|", 1)[0].partition(":")
+        starts = colon and key.strip().casefold().replace(" ", "_") in _ITEM_STARTS
+        if starts or not chunks:
             chunks.append(piece)
         else:
             chunks[-1] += ";" + piece  # a ';' inside a value
@@ -1612,9 +1618,12 @@ def dump_mapping(mapping: Mapping, table: Table | None = None) -> str:
     ]
     blanks: dict[str, str] = {}
     if mapping.missing:
-        headers = _Headers(tuple(table.frame.columns)) if table is not None else None
-        used = mapping.headers()
-        free = _Headers(tuple(h for h in headers.names if h not in used)) if headers else None
+        used = {h for source in mapping.fields.values() for h in source.headers()}
+        free = (
+            _Headers(tuple(h for h in table.frame.columns if h not in used))
+            if table is not None
+            else None
+        )
         for name in mapping.missing:
             field_name, other = _TO_FILL.get(name, (name, ""))
             close = free.closest(_wanted(name, _synonyms().fields)) if free else []
@@ -1647,6 +1656,17 @@ def dump_mapping(mapping: Mapping, table: Table | None = None) -> str:
     if len(columns) != len(mapping.custom):
         # a TOML table cannot name one column twice
         raise MappingError("cannot save a mapping that sends one column under two keys")
+    if mapping.missing:
+        # what is left to fill in may be among the columns custom data would take: "rest"
+        # sends every column no field reads, whichever those end up being
+        lines += [
+            "",
+            "[custom]",
+            "# every column no field reads is sent as custom data",
+            "rest = true",
+            "",
+        ]
+        return "\n".join(lines)
     custom = {"custom": {"rest": False, "columns": columns}}
     lines += ["", tomli_w.dumps(custom).strip(), ""]
     return "\n".join(lines)
@@ -1824,7 +1844,8 @@ def describe_mapping(mapping: Mapping, table: Table) -> list[tuple[str, str]]:
     product cells, custom data, ignored columns, then what detection decided and why."""
     out: list[tuple[str, str]] = []
     missing = {_TO_FILL.get(m, (m,))[0]: m for m in mapping.missing}
-    headers = _Headers(tuple(h for h in table.frame.columns if h not in mapping.headers()))
+    in_fields = {h for source in mapping.fields.values() for h in source.headers()}
+    headers = _Headers(tuple(h for h in table.frame.columns if h not in in_fields))
     for name in CANONICAL_FIELDS:
         source = mapping.fields.get(name)
         if name in missing:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ from importer.mapping import (
     normalize_header,
     preset_mapping,
 )
-from importer.model import CANONICAL_FIELDS
+from importer.model import CANONICAL_FIELDS, Severity
 from importer.read import Table, read_table
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -565,3 +566,406 @@ def test_describe_lists_fields_custom_data_and_ignored_columns() -> None:
     assert described["country"] == "Shipping Country, else Billing Country"
     # 79 columns: 22 read by fields, Email and Created at as custom data
     assert described["ignored"].startswith("55 column(s): Financial Status")
+
+
+# ---------------------------------------------------------------------------- whole words
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (  # snake_case exports: the qualifier says whose, the rest says what
+            ["billing_first_name", "billing_last_name", "billing_phone", "billing_city",
+             "billing_address_1", "Products", "Product(s) qty", "Grand Total"],
+            {"full_name": ("billing_first_name", "billing_last_name"), "phone": ("billing_phone",),
+             "city": ("billing_city",), "address": ("billing_address_1",),
+             "product_name": ("Products",), "order_total": ("Grand Total",)},
+        ),
+        (
+            ["Customer", "Phone", "Province", "Address", "Product(s)", "Order Total"],
+            {"full_name": ("Customer",), "city": ("Province",), "product_name": ("Product(s)",),
+             "order_total": ("Order Total",), "total": ("Order Total",)},
+        ),
+        (  # ZR Express's Google Sheet (Algeria)
+            ["Type de livraison", "Type de commande", "Nom du client", "Téléphone",
+             "Téléphone 2", "Wilaya", "Commune / Bureau", "Adresse", "Description", "Produit",
+             "Quantité", "Prix total", "Poids (kg)", "Numéro de suivi", "Prix à collecter"],
+            {"full_name": ("Nom du client",), "phone": ("Téléphone",),
+             "city": ("Commune / Bureau",), "product_name": ("Produit",),
+             "quantity": ("Quantité",), "total": ("Prix total",),
+             "order_total": ("Prix à collecter",)},
+        ),
+        (  # a COD landing page's Google Sheet: all products in one cell
+            ["Date", "N° Commande", "Nom Client", "Téléphone", "Wilaya", "Adresse",
+             "Type Livraison", "Produits", "Sous-total", "Frais Livraison", "Total", "Notes",
+             "Statut"],
+            {"order_key": ("N° Commande",), "full_name": ("Nom Client",), "city": ("Wilaya",),
+             "product_name": ("Produits",), "total": ("Sous-total",),
+             "shipping": ("Frais Livraison",), "order_total": ("Total",)},
+        ),
+        (
+            ["رقم الطلب", "الاسم الكامل", "رقم الهاتف", "المدينة", "العنوان", "الباقة",
+             "المبلغ (درهم)", "طريقة الدفع", "الحالة", "تاريخ الطلب"],
+            {"order_key": ("رقم الطلب",), "phone": ("رقم الهاتف",), "product_name": ("الباقة",),
+             "total": ("المبلغ (درهم)",)},
+        ),
+        (
+            ["Nom du produit", "Nom", "Ville de livraison", "Téléphone client", "Adresse",
+             "Pays", "Remise", "Prix livraison", "Montant"],
+            {"product_name": ("Nom du produit",), "full_name": ("Nom",),
+             "city": ("Ville de livraison",), "phone": ("Téléphone client",),
+             "country": ("Pays",), "discount": ("Remise",), "shipping": ("Prix livraison",)},
+        ),
+    ],
+)  # fmt: skip
+def test_headers_are_read_word_for_word(
+    headers: list[str], expected: dict[str, tuple[str, ...]]
+) -> None:
+    mapping = detect_mapping(headers_table(*headers))
+    for name, columns in expected.items():
+        assert mapping.fields[name].columns == columns, name
+
+
+def test_shipping_columns_come_first_and_billing_ones_fill_in() -> None:
+    mapping = detect_mapping(
+        headers_table(
+            "Order ID", "Billing City", "Shipping City", "Shipping Phone", "Billing Phone",
+            "Customer name", "Shipping Address", "Item name", "Total",
+        )
+    )  # fmt: skip
+    assert mapping.fields["city"] == FieldSource(
+        columns=("Shipping City",), fallback=("Billing City",)
+    )
+    assert mapping.fields["phone"].columns == ("Shipping Phone",)
+    assert mapping.fields["phone"].fallback == ("Billing Phone",)
+
+
+def test_amounts_do_not_take_who_and_where_words() -> None:
+    mapping = detect_mapping(
+        headers_table("Nom", "Téléphone", "Ville", "Adresse", "Produit", "Prix", "Prix client")
+    )
+    assert mapping.fields["unit_price"].columns == ("Prix",)
+    assert ("Prix client", "Prix client") in mapping.custom  # "client" qualifies no amount
+
+
+def test_a_variant_column_makes_products_of_their_own() -> None:
+    table = make_table(
+        {
+            "Nom": ["Ali Alaoui"] * 2,
+            "Téléphone": ["0612345678"] * 2,
+            "Ville": ["Rabat"] * 2,
+            "Adresse": ["12 rue X, Agdal"] * 2,
+            "Produit": ["Serum", "Serum"],
+            "Variante": ["50ml", ""],
+            "Total": ["100", "80"],
+        }
+    )
+    mapping = detect_mapping(table)
+    assert mapping.fields["product_name"] == FieldSource(
+        columns=("Produit", "Variante"), joiner=" - "
+    )
+    assert apply_mapping(table, mapping).frame["product_name"].tolist() == ["Serum - 50ml", "Serum"]
+
+
+def test_suggestions_come_from_real_similarity() -> None:
+    table = headers_table("Nom complet", "Tags", "Ville", "Adresse", "Produit", "Total")
+    with pytest.raises(MappingError) as err:
+        detect_mapping(table)
+    assert "closest to phone: none" in str(err.value)
+    table = headers_table(
+        "Nom complet", "Tel client mobile", "Ville", "Adresse", "Produit", "Total"
+    )
+    assert detect_mapping(table).fields["phone"].columns == ("Tel client mobile",)
+
+
+def test_presets_read_the_order_amounts_and_the_country() -> None:
+    shopify = detect_mapping(read_table(SAMPLES / "shopify_orders.csv"))
+    assert shopify.fields["order_total"].columns == ("Total",)
+    assert shopify.fields["shipping"].columns == ("Shipping",)
+    assert shopify.fields["discount"].columns == ("Discount Amount",)
+    assert shopify.fields["line_discount"].columns == ("Lineitem discount",)
+    assert shopify.fields["country"] == FieldSource(
+        columns=("Shipping Country",), fallback=("Billing Country",)
+    )
+    woo = headers_table(
+        "Order Number", "Order Status", "Order Date", "First Name (Billing)",
+        "Last Name (Billing)", "Address 1&2 (Billing)", "City (Billing)", "Phone (Billing)",
+        "Country Code (Billing)", "SKU", "Item Name", "Quantity (- Refund)", "Item Cost",
+        "Order Total Amount", "Order Shipping Amount", "Cart Discount Amount",
+    )  # fmt: skip
+    mapping = detect_mapping(woo)
+    assert mapping.preset == "woocommerce"
+    assert mapping.fields["order_total"].columns == ("Order Total Amount",)
+    assert mapping.fields["shipping"].columns == ("Order Shipping Amount",)
+    assert mapping.fields["discount"].columns == ("Cart Discount Amount",)
+    assert mapping.fields["country"].columns == ("Country Code (Billing)",)
+
+
+def test_at_most_99_columns_become_custom_data() -> None:
+    from importer.mapping import MAX_CUSTOM_COLUMNS
+    from schemas.leads import MAX_CUSTOM_ENTRIES
+
+    assert MAX_CUSTOM_COLUMNS == MAX_CUSTOM_ENTRIES
+    extra = [f"Taille {i}" for i in range(300)]
+    headers = ("Nom", "Téléphone", "Ville", "Adresse", "SKU", "Total", *extra)
+    mapping = detect_mapping(headers_table(*headers))
+    assert [c for c, _ in mapping.custom] == extra[:MAX_CUSTOM_COLUMNS]
+    assert any("300 columns match no field" in note for note in mapping.notes)
+
+
+# ---------------------------------------------------------------------------- price or total
+
+
+def price_table(prices: list[str], quantities: list[str], totals: list[str]) -> Table:
+    n = len(prices)
+    return make_table(
+        {
+            "Nom": ["Ali Alaoui"] * n,
+            "Téléphone": ["0612345678"] * n,
+            "Ville": ["Rabat"] * n,
+            "Adresse": ["12 rue X, Agdal"] * n,
+            "Produit": ["Serum"] * n,
+            "Prix": prices,
+            "Qté": quantities,
+            "Montant à collecter": totals,
+        }
+    )
+
+
+def test_a_price_equal_to_the_total_is_the_line_total() -> None:
+    table = price_table(
+        ["300", "150", "200", "99"], ["2", "3", "2", "1"], ["300", "150", "200", "99"]
+    )
+    mapping = detect_mapping(table)
+    assert "unit_price" not in mapping.fields and not mapping.price_is_unit
+    assert mapping.fields["total"].columns == ("Prix",)
+    assert any("'Prix' is read as each line's total" in n and "3 of 3" in n for n in mapping.notes)
+    said = dict(describe_mapping(mapping, table))
+    assert "each line's total" in said["note"]
+
+
+def test_a_price_times_quantity_equal_to_the_total_is_a_unit_price() -> None:
+    table = price_table(["150", "50", "100"], ["2", "3", "2"], ["300", "150", "200"])
+    mapping = detect_mapping(table)
+    assert mapping.price_is_unit and mapping.fields["unit_price"].columns == ("Prix",)
+    assert any("read as a unit price" in n for n in mapping.notes)
+
+
+def test_too_few_rows_say_nothing_and_the_price_stays_a_unit_price() -> None:
+    # one line of two items whose price is the total: a "buy one, get one free" looks so
+    mapping = detect_mapping(price_table(["300", "99"], ["2", "1"], ["300", "99"]))
+    assert mapping.price_is_unit and not mapping.notes
+
+
+# ---------------------------------------------------------------------------- mapping files on top
+
+
+def test_a_mapping_file_naming_only_the_missing_field_is_enough(tmp_path: Path) -> None:
+    table = headers_table("Nom complet", "Contact client", "Ville", "Adresse", "Produit", "Somme")
+    with pytest.raises(MappingError):
+        detect_mapping(table)
+    path = tmp_path / "m.toml"
+    path.write_text('[fields]\ntotal = "Somme"\n', encoding="utf-8")
+    mapping = load_mapping(path, table)
+    assert mapping.fields["total"].columns == ("Somme",)
+    assert mapping.fields["full_name"].columns == ("Nom complet",)  # from detection
+    assert mapping.fields["phone"].columns == ("Contact client",)
+    assert "Somme" not in dict(mapping.custom)
+
+
+def test_a_mapping_file_overrides_detection_field_by_field(tmp_path: Path) -> None:
+    table = headers_table(
+        "Nom", "Téléphone", "GSM", "Ville", "Quartier", "Adresse", "Produit", "Total", "Note"
+    )
+    path = tmp_path / "m.toml"
+    path.write_text('[fields]\nphone = "GSM"\narea = false\ncity = "Quartier"\n', encoding="utf-8")
+    mapping = load_mapping(path, table)
+    assert mapping.fields["phone"] == FieldSource(columns=("GSM",))
+    assert mapping.fields["city"].columns == ("Quartier",)
+    assert "area" not in mapping.fields
+    # the columns detection had used and the file moved away become custom data again? no:
+    # only what no field reads is custom data, as detection chose it
+    assert dict(mapping.custom) == {"Note": "Note"}
+
+
+def test_map_write_of_a_failed_detection_marks_what_to_fill_in(tmp_path: Path) -> None:
+    table = headers_table("Nom complet", "Ville", "Adresse", "Article", "Prix TTC", "Contact")
+    partial = detect_mapping(table, partial=True)
+    assert partial.missing == ("total",)
+    written = dump_mapping(partial, table)
+    assert 'total = ""  # TO FILL IN' in written and "closest: 'Prix TTC'" in written
+    path = tmp_path / "m.toml"
+    path.write_text(written, encoding="utf-8")
+    with pytest.raises(MappingError, match="field 'total': no column named yet"):
+        load_mapping(path, table)
+    path.write_text(written.replace('total = ""', 'total = "Prix TTC"'), encoding="utf-8")
+    mapping = load_mapping(path, table)
+    assert mapping.fields["total"].columns == ("Prix TTC",) and not mapping.missing
+    assert "Prix TTC" not in dict(mapping.custom)
+    assert mapping.fields["product_name"].columns == ("Article",)
+
+
+# ---------------------------------------------------------------------------- packed products
+
+
+def packed_table() -> Table:
+    return make_table(
+        {
+            "N° Commande": ["C-1", "C-2", "", ""],
+            "Nom Client": ["Youssef El Amrani", "Salma Chraibi", "Omar Berrada", "Omar Berrada"],
+            "Téléphone": ["0612457893", "0671122334", "0698765412", "0698765412"],
+            "Wilaya": ["Casablanca", "Agadir", "Meknès", "Meknès"],
+            "Adresse": ["12 Rue Ibnou Mounir", "8 Rue Hassan II", "17 Av. Mohammed V"] * 1
+            + ["17 Av. Mohammed V"],
+            "Produits": [
+                "Argan Oil 100ml x2, Black Soap Beldi 250g x1",
+                "Face Cream Snail x1",
+                "2x Smart Watch X8 + LED Strip 5m",
+                "2x Smart Watch X8 + LED Strip 5m",
+            ],
+            "Sous-total": ["357", "199", "650", "650"],
+            "Frais Livraison": ["30", "30", "0", "0"],
+            "Total": ["387", "229", "650", "650"],
+        }
+    )
+
+
+def test_a_cell_listing_products_becomes_one_line_per_product() -> None:
+    table = packed_table()
+    mapping = detect_mapping(table)
+    assert mapping.packed == ("Produits",)
+    mapped = apply_mapping(table, mapping)
+    frame = mapped.frame
+    assert frame.index.tolist() == [2, 2, 3, 4, 4, 5, 5]  # each line keeps its source row
+    assert frame["product_name"].tolist() == [
+        "Argan Oil 100ml", "Black Soap Beldi 250g", "Face Cream Snail", "Smart Watch X8",
+        "LED Strip 5m", "Smart Watch X8", "LED Strip 5m",
+    ]  # fmt: skip
+    assert frame["quantity"].tolist() == ["2", "1", "1", "2", "1", "2", "1"]
+    # the row's total is shared by quantity, and still adds up to it
+    assert frame["total"].tolist() == ["238.00", "119.00", "199", "433.33", "216.67"] * 1 + [
+        "433.33",
+        "216.67",
+    ]
+    assert frame["shipping"].tolist()[:2] == ["30", "30"]
+    shared = [i for i in mapped.issues if i.code == "shared_total"]
+    assert [i.row for i in shared] == [2, 4, 5]
+    assert "238 + 119" in shared[0].message and shared[0].severity is Severity.WARNING
+    # rows without an order number whose cell lists several products are one order each,
+    # with a key from their content: the same in every run, and identical rows kept apart
+    keys = frame["order_key"].tolist()
+    assert keys[:3] == ["C-1", "C-1", "C-2"]
+    assert keys[3] == keys[4] and keys[5] == keys[6] and keys[3] != keys[5]
+    assert keys[5] == keys[3] + "#2"
+    assert apply_mapping(table, mapping).frame["order_key"].tolist() == keys
+    assert mapped.columns["product_name"] == "Produits"
+    assert mapped.notes and "'Produits' lists several products" in mapped.notes[0]
+
+
+def test_a_product_name_with_a_separator_stays_whole() -> None:
+    from importer.mapping import _list_items
+
+    items = _list_items("Crème, hydratante x2, Savon x1")
+    assert [(i.name, i.quantity) for i in items] == [("Crème, hydratante", "2"), ("Savon", "1")]
+    assert [(i.name, i.quantity) for i in _list_items("Relax2 x3")] == [("Relax2", "3")]
+
+
+def test_a_single_mark_that_disagrees_with_the_quantity_column_is_part_of_the_name() -> None:
+    table = make_table(
+        {
+            "Produit": ["Couches x12", "Serum x2, Creme x1", "Serum x2"],
+            "Qté": ["3", "3", "2"],
+            "Total": ["90", "300", "200"],
+        }
+    )
+    mapping = Mapping(
+        None,
+        {
+            "product_name": FieldSource(columns=("Produit",)),
+            "quantity": FieldSource(columns=("Qté",)),
+            "total": FieldSource(columns=("Total",)),
+        },
+        (),
+        packed=("Produit",),
+    )
+    frame = apply_mapping(table, mapping).frame
+    assert frame["product_name"].tolist() == ["Couches x12", "Serum", "Creme", "Serum"]
+    assert frame["quantity"].tolist() == ["3", "2", "1", "2"]
+
+
+def test_woocommerce_line_item_cells() -> None:
+    table = make_table(
+        {
+            "order_number": ["1001", "1002"],
+            "billing_first_name": ["Youssef", "Salma"],
+            "billing_last_name": ["El Amrani", "Chraibi"],
+            "billing_phone": ["0612457893", "0671122334"],
+            "billing_city": ["Casablanca", "Agadir"],
+            "billing_address_1": ["12 Rue Ibnou Mounir", "8 Rue Hassan II"],
+            "order_total": ["357.00", "199.00"],
+            "line_item_1": [
+                "name:Argan Oil 100ml|product_id:31|sku:SKU-001|quantity:2|total:298.00",
+                "name:Face Cream Snail|product_id:36|sku:|quantity:1|total:199.00",
+            ],
+            "line_item_2": ["name:Black Soap Beldi 250g|sku:SKU-002|quantity:1|total:59.00", ""],
+        }
+    )
+    mapping = detect_mapping(table)
+    assert mapping.packed == ("line_item_1", "line_item_2")
+    assert not {"line_item_1", "line_item_2"} & {c for c, _ in mapping.custom}
+    mapped = apply_mapping(table, mapping)
+    frame = mapped.frame
+    assert frame.index.tolist() == [2, 2, 3]
+    assert frame["sku"].tolist() == ["SKU-001", "SKU-002", ""]
+    assert frame["product_name"].tolist() == [
+        "Argan Oil 100ml", "Black Soap Beldi 250g", "Face Cream Snail",
+    ]  # fmt: skip
+    assert frame["quantity"].tolist() == ["2", "1", "1"]
+    assert frame["total"].tolist() == ["298.00", "59.00", "199.00"]
+    assert frame["order_key"].tolist() == ["1001", "1001", "1002"]
+    assert mapped.columns["sku"] == "line_item_1 + line_item_2"
+    assert not mapped.issues
+
+
+def test_skyverge_line_items_in_one_cell() -> None:
+    from importer.mapping import _parse_cell
+
+    items = _parse_cell(
+        "id:1|name:Serum; 50ml|product_id:4|sku:S-1|quantity:2|subtotal:200.00;"
+        "id:2|name:Creme|sku:|quantity:1|total:90"
+    )
+    assert [(i.name, i.sku, i.quantity, i.total) for i in items] == [
+        ("Serum; 50ml", "S-1", "2", "200.00"),
+        ("Creme", "", "1", "90"),
+    ]
+
+
+def test_packed_columns_round_trip_and_can_be_turned_off(tmp_path: Path) -> None:
+    table = packed_table()
+    mapping = detect_mapping(table)
+    path = tmp_path / "m.toml"
+    path.write_text(dump_mapping(mapping), encoding="utf-8")
+    assert 'packed = ["Produits"]' in path.read_text(encoding="utf-8")
+    assert load_mapping(path, table).packed == ("Produits",)
+    path.write_text("packed = false\n", encoding="utf-8")
+    off = load_mapping(path, table)
+    assert off.packed == ()
+    assert apply_mapping(table, off).frame.index.tolist() == [2, 3, 4, 5]
+
+
+def test_rows_under_one_merged_customer_cell_are_one_order() -> None:
+    table = make_table(
+        {
+            "Nom": ["Ali Alaoui", "Ali Alaoui", "Bo Bennani"],
+            "Téléphone": ["0612345678", "0612345678", "0698765432"],
+            "Ville": ["Rabat", "Rabat", "Fès"],
+            "Adresse": ["12 rue X, Agdal"] * 3,
+            "Produit": ["Serum", "Creme", "Savon"],
+            "Total": ["100", "50", "30"],
+        }
+    )
+    table = replace(table, merged=(("Nom", (2, 3)), ("Téléphone", (2, 3))))
+    mapped = apply_mapping(table, detect_mapping(table))
+    keys = mapped.frame["order_key"].tolist()
+    assert keys[0] == keys[1] != "" and keys[2] == ""
+    assert mapped.notes and "merged 'Nom' cell" in mapped.notes[0]

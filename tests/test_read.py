@@ -371,7 +371,8 @@ def test_a_tsv_saved_as_xls_is_read_as_text(tmp_path: Path) -> None:
         ("export.xls", b"\xef\xbb\xbf<!DOCTYPE html>\n<html><table></table></html>", "HTML"),
         (
             "export.xls",
-            b'<?xml version="1.0"?>\n<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
+            b'<?xml version="1.0"?>\n'
+            b'<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet">',
             "Excel 2003 XML spreadsheet",
         ),
         ("orders.csv", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "a PDF document"),
