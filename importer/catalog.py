@@ -129,6 +129,11 @@ def load_catalog(path: Path) -> Catalog:
     """Read a catalog: a CSV (any of , ; tab) or a workbook with a ``sku`` column and
     optionally a ``name`` column. The products sheet `wedocod products --write` makes is one."""
     path = Path(path)
+    if not path.exists():
+        raise CatalogError(
+            f"{path}: no such catalog file; `wedocod products --save SHEET` creates it from a "
+            "filled products sheet"
+        )
     rows = _sheet_rows(path, "catalog")
     if not rows:
         raise CatalogError(f"{path}: the catalog is empty (expected a 'sku' column)")

@@ -276,6 +276,29 @@ def orders_ar() -> None:
     write_csv("orders_ar.csv", header, rows)
 
 
+def commandes_cod_form() -> None:
+    """A COD landing page's Google Sheet: every product of an order in one cell
+    ("Argan Oil 100ml x2, Black Soap Beldi 250g x1"), a sub-total, the delivery fee and the
+    total to collect; one order typed by hand without an order number."""
+    header = ["Date", "N° Commande", "Nom Client", "Téléphone", "Ville", "Adresse",
+              "Type Livraison", "Produits", "Sous-total", "Frais Livraison", "Total", "Statut"]
+    orders = [  # (person, [(product index, quantity)], delivery fee, order number)
+        (0, [(0, 2), (1, 1)], 30, "CMD-1001"),
+        (5, [(4, 1)], 30, "CMD-1002"),
+        (6, [(5, 1), (7, 3)], 0, "CMD-1003"),
+        (8, [(9, 1), (10, 2), (2, 1)], 35, "CMD-1004"),
+        (10, [(11, 1)], 25, ""),
+    ]
+    rows = []
+    for day, (who, items, fee, number) in enumerate(orders, start=1):
+        first, last, phone, city, _, address = PEOPLE[who]
+        cell = ", ".join(f"{PRODUCTS[index][1]} x{quantity}" for index, quantity in items)
+        subtotal = sum(PRODUCTS[index][2] * quantity for index, quantity in items)
+        rows.append([f"2025-03-{day:02d}", number, f"{first} {last}", phone, city, address,
+                     "Domicile", cell, subtotal, fee, subtotal + fee, "Nouvelle"])  # fmt: skip
+    write_csv("commandes_cod_form.csv", header, rows)
+
+
 def orders_with_errors() -> None:
     """Every kind of bad row; samples/README.md says what each should become."""
     header = ["order_id", "full_name", "phone", "city", "area", "address", "sku", "quantity",
@@ -314,6 +337,7 @@ def main() -> None:
     woocommerce_orders()
     commandes_fr()
     orders_ar()
+    commandes_cod_form()
     orders_with_errors()
 
 

@@ -101,6 +101,8 @@ def products_command(
         emit(output, as_json)
         return
     catalog_path = catalog_path_for(catalog_file, token_file)
+    if catalog_file is None and catalog_path is not None and not catalog_path.exists():
+        catalog_path = None  # the settings file names the catalog --save will create
     catalog = load_catalog(catalog_path) if catalog_path is not None else None
     listing = _listing(files, sheet, preset, mapping_file, catalog)
     if write_to is not None:
