@@ -1033,11 +1033,12 @@ def _share_totals(
     they still add up to it; the row says so."""
     if not to_share:
         return []
-    amounts = parse_money(pd.Series([base for *_, base, _ in to_share], dtype="str"))[0]
+    parsed = parse_money(pd.Series([base for *_, base, _ in to_share], dtype="str"))[0]
+    amounts: list[float | None] = [None if pd.isna(v) else float(v) for v in parsed.tolist()]
     issues = []
-    for (i, first, items, base, from_price), amount in zip(to_share, amounts.tolist(), strict=True):
+    for (i, first, items, base, from_price), amount in zip(to_share, amounts, strict=True):
         size = len(items)
-        if not base or amount is None or amount != amount:
+        if not base or amount is None:
             for line in range(first, first + size):
                 lines["total"][line] = base  # empty or unreadable: reported once the row is
             continue

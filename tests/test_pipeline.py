@@ -189,3 +189,37 @@ def test_issue_counts_put_errors_first_and_consequences_last(tmp_path: Path) -> 
         ("order_invalid", 1),
     ]
     assert summary.warnings == 2
+
+
+# ---------------------------------------------------------------------------- packed products, notes
+
+
+def test_a_row_listing_several_products_is_one_report_line_and_says_things_once(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "sheet.csv"
+    src.write_text(
+        "Nom Client,Téléphone,Ville,Adresse,Produits,Sous-total\n"
+        "Youssef El Amrani,0612457893,Rabat,12 Rue X Agdal,"
+        '"Argan Oil 100ml x2, Black Soap Beldi 250g x1",357\n'
+        "Salma Chraibi,0671122334,Agadir,8 Rue Hassan II,"
+        '"Argan Oil 100ml x1, Savon Inconnu x1",trois cents\n',
+        encoding="utf-8",
+    )
+    catalog = Path(__file__).resolve().parents[1] / "samples" / "skus.csv"
+    result = check_file(src, SourceOptions(catalog_file=catalog), tmp_path / "r.csv")
+    assert [(o.row, o.outcome) for o in result.rows] == [
+        (2, Outcome.VALID),
+        (3, Outcome.INVALID),
+    ]
+    bad = result.rows[1].errors
+    codes = [i.code for i in bad]
+    assert len(codes) == len(set((i.code, i.column, i.message) for i in bad))  # nothing twice
+    assert codes.count("invalid_number") == 1  # the total shared by two lines: said once
+    assert [i.code for i in result.rows[0].errors] == ["shared_total"]
+    notes = result.summary.notes
+    assert any("'Produits' lists several products" in n for n in notes)
+    unknown = [n for n in notes if "not in your catalog" in n]
+    assert len(unknown) == 1 and "1 product(s) on 1 row(s)" in unknown[0]
+    assert "wedocod products" in unknown[0]
+    assert result.summary.leads == 2 and result.summary.rows == 2
