@@ -214,3 +214,17 @@ def test_a_sheet_without_the_columns_is_refused(tmp_path: Path) -> None:
     path.write_text("produit,code\nSavon,S-1\n", encoding="utf-8")
     with pytest.raises(CatalogError, match="no 'name' or 'sku' column"):
         read_filled_sheet(path)
+
+
+RESEARCH = REPO.parent / "shared" / "research" / "samples"
+
+
+@pytest.mark.skipif(not RESEARCH.exists(), reason="research samples absent")
+def test_a_real_cod_export_without_skus_gets_its_catalog_names() -> None:
+    table = read_table(RESEARCH / "shopify_cod_bd_REDACTED.csv")
+    listing = list_products([(table, detect_mapping(table))], load_catalog(SAMPLE_CATALOG))
+    found = {p.name: p for p in listing.products}
+    offer = found["Apple Cider Vinegar Effervescent - Buy 1 Get 1 FREE - Color-free"]
+    assert (offer.status, offer.rows, offer.suggested_sku) == ("suggested", 5, "SKU-017")
+    assert found["Female Solid Perfume"].sku == "SKU-018"
+    assert listing.rows == 6

@@ -111,6 +111,10 @@ def test_real_shopify_exports_are_detected(name: str) -> None:
     frame = apply_mapping(table, mapping).frame
     assert (frame["order_key"] != "").all()
     assert (frame["quantity"] != "").all() and (frame["unit_price"] != "").all()
+    # the order's amount and country are on each order's first row (blank on the others)
+    first = ~frame["order_key"].duplicated()
+    assert (frame["order_total"][first] != "").all() and (frame["country"][first] != "").all()
+    assert mapping.price_is_unit and not mapping.notes  # nothing says otherwise on the rows
 
 
 def test_older_shopify_header_without_trailing_columns_is_still_shopify() -> None:
