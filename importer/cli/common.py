@@ -151,8 +151,9 @@ def source_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--catalog",
             "catalog_file",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="CSV of your SKUs (column `sku`, optional `name`): unknown SKUs are caught "
-            "before sending, and products named but without SKU are found by name.",
+            help="CSV or XLSX of your SKUs (column `sku`, optional `name`): unknown SKUs are "
+            "caught before sending, and products named but without SKU are found by name "
+            "(default: the settings file's, else your account's: see `wedocod products`).",
         ),
         click.option(
             "--strict/--no-strict",
