@@ -131,8 +131,8 @@ def load_catalog(path: Path) -> Catalog:
     path = Path(path)
     if not path.exists():
         raise CatalogError(
-            f"{path}: no such catalog file; `wedocod products --save SHEET` creates it from a "
-            "filled products sheet"
+            f"{path}: cannot read the catalog (no such file); `wedocod products --save SHEET` "
+            "creates it from a filled products sheet"
         )
     rows = _sheet_rows(path, "catalog")
     if not rows:

@@ -191,7 +191,7 @@ def test_issue_counts_put_errors_first_and_consequences_last(tmp_path: Path) -> 
     assert summary.warnings == 2
 
 
-# ---------------------------------------------------------------------------- packed products, notes
+# ------------------------------------------------------------------ packed products, notes
 
 
 def test_a_row_listing_several_products_is_one_report_line_and_says_things_once(
