@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -312,3 +315,35 @@ def test_the_sheet_read_is_named_in_the_output(tmp_path: Path) -> None:
     summary = openpyxl.load_workbook(tmp_path / "r.xlsx")["Summary"]
     texts = [c for row in summary.values for c in row if isinstance(c, str)]
     assert notes[0] in texts and "Feuil1" in texts
+
+
+def test_check_finds_the_accounts_catalog_without_the_network_stack(tmp_path: Path) -> None:
+    export = cod_form_sheet(tmp_path)
+    env = {**os.environ, "WEDOCOD_BASE_URL": "https://api.example.com", "WEDOCOD_TOKEN": "tok-1"}
+    stored = account_catalog_path(account_id("https://api.example.com", "tok-1"))
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_text(
+        "sku,name\n"
+        + "".join(f"{sku},{name}\n" for name, sku in SELLER_SKUS.items())
+        + "SER-30,Serum eclat 30ml\n",
+        encoding="utf-8",
+    )
+    probe = (
+        "import json, sys\n"
+        "from importer.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:], prog_name='wedocod')\n"
+        "except SystemExit as end:\n"
+        "    code = end.code\n"
+        "print(json.dumps({'exit': int(code), 'requests': 'requests' in sys.modules}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "check", str(export), "--report", str(tmp_path / "r.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"exit": 0, "requests": False}
+    assert str(stored) in done.stderr  # the note says which catalog gave the SKUs
