@@ -228,7 +228,7 @@ def _read_csv(path: Path) -> Table:
         if legacy_lines:
             notes.append(_mixed_note(legacy_lines, encoding))
     issues: list[Issue] = []
-    if rows is not None and _swallowed_lines(rows, delimiter):
+    if rows is not None and _has_multiline_cells(data, rows) and _swallowed_lines(rows, delimiter):
         rows = None  # an unclosed quote ate later lines: the careful parser splits them again
     if rows is None:
         text = data.decode("utf-8", errors="replace")
@@ -241,8 +241,9 @@ def _read_csv(path: Path) -> Table:
     )
     if body.empty:
         raise ReadError(f"{path}: the file has a header line but no rows below it")
-    kept = set(body.index.tolist())
-    issues = [i for i in issues if i.row in kept]
+    if issues:
+        kept = set(body.index.tolist())
+        issues = [i for i in issues if i.row in kept]
     if issues:
         notes.extend(_row_notes(issues))
     return Table(path, body, None, 1, encoding, delimiter, issues=tuple(issues), notes=tuple(notes))
@@ -483,6 +484,13 @@ def _header_width(data: bytes, delimiter: str) -> int:
     except csv.Error:
         pass
     return 1
+
+
+def _has_multiline_cells(data: bytes, rows: pa.Table) -> bool:
+    """Whether some record spans lines: fewer records than line breaks (cheap: no cell is
+    looked at, and most exports have none)."""
+    breaks = data.count(b"\n") or data.count(b"\r")
+    return bool(rows.num_rows < breaks)
 
 
 def _swallowed_lines(table: pa.Table, delimiter: str) -> bool:
@@ -1061,12 +1069,17 @@ def _finish_frame(
         wanted |= filled[:keep].any(axis=0)
     if keep_rows:
         wanted |= np.isin(numbers, np.fromiter(keep_rows, dtype=np.int64, count=len(keep_rows)))
-    kept = cells.select(list(range(keep))).filter(pa.array(wanted))
+    kept = cells.select(list(range(keep)))
+    if not wanted.all():  # filtering copies every cell: only when some row is dropped
+        kept = kept.filter(pa.array(wanted))
     names = list(header[:keep]) + [""] * (keep - min(keep, len(header)))
     frame: pd.DataFrame = kept.to_pandas()
     frame = frame.astype("str") if len(frame.columns) else frame
     frame.columns = pd.Index(_unique_headers(names))
-    frame.index = pd.Index(numbers[wanted], name="row")
+    if kept.num_rows == cells.num_rows:
+        frame.index = pd.RangeIndex(first_row, first_row + cells.num_rows, name="row")
+    else:
+        frame.index = pd.Index(numbers[wanted], name="row")
     return frame
 
 
