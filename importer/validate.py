@@ -89,8 +89,9 @@ def _orders_of(
     """The same, as the orders those rows belong to."""
     out: dict[str, set[int]] = {}
     for name, rows in said.items():
-        positions = index.get_indexer(pd.Index(sorted(rows)))
-        out[name] = set(codes[positions[positions >= 0]].tolist())
+        # isin, not get_indexer: a row listing several products is several lines (one label)
+        positions = np.flatnonzero(index.isin(list(rows)))
+        out[name] = set(codes[positions].tolist())
     return out
 
 
