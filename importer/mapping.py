@@ -58,8 +58,6 @@ CROSS_CHECK_ROWS = 20_000
 CROSS_CHECK_SHARE = 0.8
 #: Issue code of a row whose cell lists several products sharing one total.
 SHARED_TOTAL = "shared_total"
-#: Issue code of a packed cell (or an item of it) that could not be read whole.
-PACKED_ITEM = "packed_item"
 
 _SOURCE_KEYS = frozenset({"columns", "column", "fallback", "constant", "default", "joiner"})
 _NON_WORD = re.compile(r"[\W_]+")
