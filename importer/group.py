@@ -219,7 +219,7 @@ def _conflicts(
         order = int(layout.codes[position])
         here, there = int(row_numbers[first]), int(row_numbers[position])
         mine, other = values[first].as_py(), values[position].as_py()
-        what = f"Order {order_keys[position].as_py()} has two different {label}s"
+        what = f"Order {order_keys[position].as_py()} has two different values for {label}"
         conflicts.setdefault(order, []).extend(
             (
                 Issue(

@@ -308,7 +308,7 @@ def _reference(
             chosen[name] = first[name] if first else ""
             for m in members:
                 if first and m[name] and m[name] != first[name]:
-                    what = f"Order {order_key} has two different {label}s"
+                    what = f"Order {order_key} has two different values for {label}"
                     a, b, here, there = first[name], m[name], first["row"], m["row"]
                     said = f"{what}: '{a}' here and '{b}' on row {there}."
                     back = f"{what}: '{b}' here and '{a}' on row {here}."
