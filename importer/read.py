@@ -8,23 +8,24 @@ import datetime as dt
 import io
 import re
 import stat
-import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
-import python_calamine
 
 from importer.errors import ReadError as ReadError
 from importer.model import Issue, Severity
+
+if TYPE_CHECKING:
+    import python_calamine
 
 __all__ = ["ReadError", "Table", "read_table"]
 
@@ -663,6 +664,8 @@ def _encoding_issues(
 
 
 def _read_workbook(path: Path, sheet: str | None) -> Table:
+    import python_calamine  # only workbooks need it: a CSV never loads it
+
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError as err:
@@ -751,6 +754,8 @@ def _sheet_rows(
     A merged cell holds its value in its top-left cell only: it is copied into every cell of
     the range, which is how the person sees it.
     """
+    import python_calamine
+
     found = book.get_sheet_by_name(name)
     # skip_empty_area=False keeps row 0 = the sheet's row 1, so row numbers match Excel's.
     rows: list[list[Any]] = found.to_python(skip_empty_area=False)
@@ -984,6 +989,8 @@ def _unescape(text: str) -> str:
 
 def _sheet_xml(path: Path, sheet: str) -> bytes | None:
     """The named worksheet's XML from an XLSX/XLSM package, or None when it is not one."""
+    import xml.etree.ElementTree as ET  # workbooks only
+
     try:
         with zipfile.ZipFile(path) as package:
             if "xl/workbook.xml" not in package.namelist():
