@@ -1,3 +1,3 @@
-from importer.cli import main
+from importer.cli import program
 
-main()
+program()

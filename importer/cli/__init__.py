@@ -8,6 +8,9 @@ or requests only when it runs.
 
 from __future__ import annotations
 
+import atexit
+import gc
+import sys
 from pathlib import Path
 
 import click
@@ -15,7 +18,7 @@ import click
 from importer.cli import api, catalog, ingest, run, sandbox
 from importer.cli.common import ExitStatus, Failure, exit_status_for
 
-__all__ = ["ExitStatus", "Failure", "exit_status_for", "main"]
+__all__ = ["ExitStatus", "Failure", "exit_status_for", "main", "program"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,3 +41,26 @@ def main(config: Path | None) -> None:
 for _family in (run, catalog, ingest, api, sandbox):
     for _command in _family.COMMANDS:
         main.add_command(_command)
+
+
+def program() -> None:
+    """The `wedocod` program: where the console script and `python -m importer` start.
+
+    Two things only a whole process may decide, so only this entry does them (the library
+    and in-process callers such as click's test runner are left alone):
+
+    - pandera registers its pandas backends on the first ``validate()``, which imports its
+      data-synthesis strategies, which import hypothesis whenever it is installed (~0.1 s of
+      a small check). The command line never synthesises data, so hypothesis is marked absent
+      (a ``None`` in ``sys.modules`` makes its import fail, as the import system documents)
+      and pandera takes its path for installs without the ``strategies`` extra: validation is
+      unchanged. A process that has hypothesis loaded already keeps it.
+    - Leaving, the interpreter's last collections walk every object pandas, pyarrow and
+      pandera built (~0.1 s, a sixth of a small check). ``gc.freeze()`` as the last exit
+      hook skips that walk; exit hooks, ``weakref.finalize`` and flushing still run, and
+      every file the commands write is closed before they return. Only the finalizers of
+      objects still alive in cycles are skipped, which Python never promises to run at exit.
+    """
+    sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
+    atexit.register(gc.freeze)  # registered first, so it runs after every other exit hook
+    main()
