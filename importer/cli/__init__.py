@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from importer.cli import api, catalog, ingest, run, sandbox
-from importer.cli.common import ExitStatus, Failure, exit_status_for
+from importer.cli.common import ExitStatus, Failure, exit_status_for, run_as_program
 
 __all__ = ["ExitStatus", "Failure", "exit_status_for", "main", "program"]
 
@@ -55,6 +55,8 @@ def program() -> None:
       (a ``None`` in ``sys.modules`` makes its import fail, as the import system documents)
       and pandera takes its path for installs without the ``strategies`` extra: validation is
       unchanged. A process that has hypothesis loaded already keeps it.
+    - The commands import the library with the cyclic collector paused, and freeze what it
+      built (`common.loading`).
     - Leaving, the interpreter's last collections walk every object pandas, pyarrow and
       pandera built (~0.1 s, a sixth of a small check). ``gc.freeze()`` as the last exit
       hook skips that walk; exit hooks, ``weakref.finalize`` and flushing still run, and
@@ -62,5 +64,6 @@ def program() -> None:
       objects still alive in cycles are skipped, which Python never promises to run at exit.
     """
     sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
+    run_as_program()
     atexit.register(gc.freeze)  # registered first, so it runs after every other exit hook
     main()

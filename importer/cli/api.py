@@ -20,6 +20,7 @@ from importer.cli.common import (
     emit,
     handles_errors,
     json_option,
+    loading,
     make_client,
     report_option,
     stop_on_signals,
@@ -234,8 +235,9 @@ def export_command(
     Each lead's `id` is in the export, next to its `reference`: `wedocod delete --ids`
     takes the file as it is. The file appears whole or not at all (Ctrl-C leaves nothing).
     """
-    from importer.client import ValidationFailed
-    from importer.exporting import ExportError, ExportFilters, export_leads, resolve_statuses
+    with loading():
+        from importer.client import ValidationFailed
+        from importer.exporting import ExportError, ExportFilters, export_leads, resolve_statuses
 
     if output and output_option and output != output_option:
         raise click.UsageError("Give the output file once: OUTPUT or -o/--output.")
@@ -330,8 +332,9 @@ def update_command(
     14:00, 01/02/2025 14:00 (day first) or ISO 8601 with an offset. The report (default
     FILE.report.xlsx) has every row: updated, invalid, rejected or failed.
     """
-    from importer.report import default_report_path
-    from importer.updates import CheckedUpdates, UpdateOptions, update_file
+    with loading():
+        from importer.report import default_report_path
+        from importer.updates import CheckedUpdates, UpdateOptions, update_file
 
     _output_path(report or default_report_path(file), "Report", file)
     client = make_client(token_file)
@@ -409,8 +412,9 @@ def delete_command(
     `refused`, the rest deleted. Others: `not found`, `invalid`, `failed`. The report goes
     to --report, else beside FILE (ids as arguments: only the lines on stderr).
     """
-    from importer.deleting import DeleteOptions, delete_ids, read_lead_ids
-    from importer.report import default_report_path
+    with loading():
+        from importer.deleting import DeleteOptions, delete_ids, read_lead_ids
+        from importer.report import default_report_path
 
     if not ids and ids_file is None:
         raise click.UsageError("Give lead ids as arguments or with --ids FILE.")

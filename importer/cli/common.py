@@ -7,6 +7,7 @@ the library inside their bodies.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -47,6 +48,40 @@ DEFAULT_WORKERS = 4
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+#: True in the `wedocod` process itself (`importer.cli.program` sets it), never in a process
+#: that calls the commands in-process (click's test runner): see `loading`.
+_whole_process = False
+
+
+def run_as_program() -> None:
+    """Say that this process is the `wedocod` program: `loading` may then freeze what it loads."""
+    global _whole_process
+    _whole_process = True
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Where a command imports the library: the cyclic collector paused, then told to skip it.
+
+    pandas, pyarrow, pandera and the stages build ~100,000 objects that live as long as the
+    process. Imported with the collector on, every collection walks what is loaded so far
+    again (~0.05 s of a small check), and every full collection after would still walk it;
+    ``gc.freeze()`` sets those objects aside for good. Only in the `wedocod` process: frozen,
+    a test process's own garbage would never be collected.
+    """
+    if not _whole_process:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 class ExitStatus(IntEnum):

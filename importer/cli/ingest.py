@@ -23,6 +23,7 @@ from importer.cli.common import (
     json_option,
     ledger_option,
     ledger_path_for,
+    loading,
     source_options,
     stop_on_signals,
     upload_options,
@@ -99,15 +100,16 @@ def ingest_command(
     SIGTERM or Ctrl-C stops after the batch in flight; the file is resumed by the next run,
     and the exit code is the one of what was done (0 if nothing needs a look), never 130.
     """
-    from importer.ingest import (
-        EventLog,
-        FolderSetup,
-        IngestOptions,
-        SetupError,
-        folder_settings,
-        ingest,
-    )
-    from importer.upload import UploadOptions
+    with loading():
+        from importer.ingest import (
+            EventLog,
+            FolderSetup,
+            IngestOptions,
+            SetupError,
+            folder_settings,
+            ingest,
+        )
+        from importer.upload import UploadOptions
 
     base = current_settings()
 

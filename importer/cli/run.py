@@ -20,6 +20,7 @@ from importer.cli.common import (
     json_option,
     ledger_option,
     ledger_path_for,
+    loading,
     make_client,
     print_summary,
     progress_bar,
@@ -60,8 +61,9 @@ def import_command(
     **source: Any,
 ) -> None:
     """Check FILE and create its valid orders as leads, then write the report."""
-    from importer.pipeline import import_file
-    from importer.upload import UploadOptions
+    with loading():
+        from importer.pipeline import import_file
+        from importer.upload import UploadOptions
 
     connection = get_connection(token_file)
     batch_size, workers = batching(batch_size, workers)
@@ -90,7 +92,8 @@ def import_command(
 @handles_errors
 def check_command(file: Path, report: Path | None, as_json: bool, **source: Any) -> None:
     """Check FILE without any network: every row `valid` or `invalid`, and the report."""
-    from importer.pipeline import check_file
+    with loading():
+        from importer.pipeline import check_file
 
     result = check_file(file, build_source(**source), report)
     print_summary(result, as_json)
@@ -113,16 +116,17 @@ def map_command(file: Path, write_to: Path | None, **source: Any) -> None:
     When a required field has no column, --write still saves what was found, the missing
     fields marked to fill in (and the command exits 3).
     """
-    from importer.errors import MappingError
-    from importer.mapping import (
-        describe_mapping,
-        detect_mapping,
-        dump_mapping,
-        load_mapping,
-        preset_mapping,
-    )
-    from importer.pipeline import choose_mapping
-    from importer.read import read_table
+    with loading():
+        from importer.errors import MappingError
+        from importer.mapping import (
+            describe_mapping,
+            detect_mapping,
+            dump_mapping,
+            load_mapping,
+            preset_mapping,
+        )
+        from importer.pipeline import choose_mapping
+        from importer.read import read_table
 
     options = build_source(**source)
     table = read_table(file, options.sheet)
