@@ -1,1 +1,1 @@
-"""The benchmark suite behind `make bench`: local throughput, upload throughput, rate limit."""
+"""The benchmark suite behind `make bench`: start-up, local and upload throughput, rate limit."""

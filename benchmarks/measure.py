@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 
@@ -93,6 +94,53 @@ def best_of(
         fastest.stderr,
         expected_codes,
     )
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A command to time with others in turn, and what makes one of its runs good."""
+
+    command: list[str]
+    expected_codes: frozenset[int] = frozenset({0})
+    accept: Callable[[ProcessRun], bool] | None = None
+
+
+def medians_in_turn(
+    commands: Mapping[str, Timed],
+    runs: int,
+    *,
+    env: dict[str, str] | None = None,
+    warmup: int = 1,
+) -> dict[str, ProcessRun]:
+    """The median of `runs` runs of each command, every command run once per round.
+
+    For short processes compared as ratios: taking turns spreads the machine's ups and downs
+    (other work, CPU frequency) over every command alike, and the median shrugs off the odd
+    slow run that the fastest would hide and the mean would keep. The first `warmup` rounds
+    are dropped (page cache, bytecode cache). A command whose run has an unexpected exit code
+    or fails `accept` gets that run instead, and is not run again: a crash never passes for a
+    fast start. Peak memory is the largest seen.
+    """
+    done: dict[str, list[ProcessRun]] = {name: [] for name in commands}
+    failed: dict[str, ProcessRun] = {}
+    for round_ in range(warmup + runs):
+        for name, timed in commands.items():
+            if name in failed:
+                continue
+            run = measure_process(timed.command, env=env, expected_codes=timed.expected_codes)
+            if not run.ok or (timed.accept is not None and not timed.accept(run)):
+                failed[name] = replace(run, expected_codes=frozenset())
+            elif round_ >= warmup:
+                done[name].append(run)
+    result: dict[str, ProcessRun] = {}
+    for name, found in done.items():
+        if name in failed:
+            result[name] = failed[name]
+            continue
+        middle = statistics.median_low(run.seconds for run in found)
+        median = next(run for run in found if run.seconds == middle)
+        result[name] = replace(median, peak_rss_mb=max(run.peak_rss_mb for run in found))
+    return result
 
 
 def main(argv: list[str]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.generate import COLUMNS, DATA_DIR, Export, ensure_export
-from benchmarks.measure import ProcessRun, best_of, measure_process
+from benchmarks.measure import ProcessRun, Timed, best_of, measure_process, medians_in_turn
 from benchmarks.upload import (
     ImportRun,
     leads_from_csv,
@@ -27,7 +28,7 @@ from benchmarks.upload import (
 )
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results.md"
-SECTIONS = ("local", "upload", "ratelimit")
+SECTIONS = ("startup", "local", "upload", "ratelimit")
 #: `wedocod check` exits 1 when some rows are invalid, which a 1 %-invalid file has.
 CHECK_CODES = frozenset({0, 1})
 #: `wedocod import` exits 1 when some leads are not (yet) known created, e.g. still queued.
@@ -46,11 +47,13 @@ class Sizes:
     upload_latency_ms: int = 50
     ratelimit_leads: int = 12_000
     rate_limit: int = 60
+    #: Start-up figures are medians of this many runs of each process, taken in turn.
+    startup_runs: int = 9
 
     @classmethod
     def quick(cls) -> Sizes:
         # a lower limit so that a short run still spans two rate windows
-        return cls(100_000, 10_000, 1, 1_000, 100, 50, 2_400, 30)
+        return cls(100_000, 10_000, 1, 1_000, 100, 50, 2_400, 30, startup_runs=5)
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,126 @@ def _count(value: object) -> str:
 
 def _rate(count: float, seconds: float, unit: str = "rows") -> str:
     return f"{count / seconds:,.0f} {unit}/s" if seconds > 0 else "n/a"
+
+
+# --- 0. start-up ----------------------------------------------------------------------------
+
+#: The small file: what a user checks by hand, where starting is nearly all the time there is.
+STARTUP_ROWS = 20
+#: `wedocod --help` and every `wedocod <command> --help` at most this many `python -c pass`.
+HELP_LIMIT = 6.0
+#: `wedocod check` of the small file at most this many `python -c "import pandas"`.
+SMALL_CHECK_LIMIT = 1.5
+
+
+def startup_env() -> dict[str, str]:
+    """This environment, with Python's bytecode cache on (an installed copy has its own).
+
+    A shell with PYTHONDONTWRITEBYTECODE=1 (this project's sessions have it) makes an editable
+    checkout compile every one of our modules again at each start (~0.08 s of a small check);
+    site-packages were compiled at install. Dropping it measures what a user runs.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def bench_startup(results: Results, seed: int) -> None:
+    from importer.cli import main  # click only (tests/test_cli_startup.py)
+
+    runs = results.sizes.startup_runs
+    csv_file = ensure_export(STARTUP_ROWS, seed=seed, directory=results.data_dir).path
+    xlsx_file = ensure_export(STARTUP_ROWS, seed=seed, xlsx=True, directory=results.data_dir).path
+    wedocod = wedocod_command()
+    helps = {name: [*wedocod, name, "--help"] for name in sorted(main.commands)}
+    with tempfile.TemporaryDirectory(prefix="wedocod-bench-") as tmp:
+        checked = {
+            "check csv": (csv_file, Path(tmp) / "csv.report.csv"),
+            "check csv, xlsx report": (csv_file, Path(tmp) / "csv.report.xlsx"),
+            "check xlsx": (xlsx_file, Path(tmp) / "xlsx.report.csv"),
+        }
+        timed = {
+            "pass": Timed([sys.executable, "-c", "pass"]),
+            "pandas": Timed([sys.executable, "-c", "import pandas"]),
+            "help": Timed([*wedocod, "--help"]),
+            **{f"help {name}": Timed(command) for name, command in helps.items()},
+            **{
+                name: Timed(check_command(path, report), CHECK_CODES, _summary_counts(STARTUP_ROWS))
+                for name, (path, report) in checked.items()
+            },
+        }
+        # one warm-up round writes the bytecode cache and fills the page cache
+        found = medians_in_turn(timed, runs, env=startup_env(), warmup=1 if runs > 1 else 0)
+    results.notes.append(
+        f"Start-up: whole processes, each the median of {runs} runs, all of them taking turns "
+        "round by round after one warm-up round, with the bytecode cache on (see "
+        "`startup_env`); hypothesis is installed (the dev extra), as in CI."
+    )
+    _help_findings(results, found, list(helps))
+    _small_check_findings(results, found)
+
+
+def _help_findings(results: Results, found: dict[str, ProcessRun], commands: list[str]) -> None:
+    section = "startup"
+    bare = found["pass"]
+    target = f"≤ {HELP_LIMIT:g}×"
+    name = "`wedocod --help` ÷ `python -c pass`"
+    if not bare.ok:
+        results.add(_failed(section, name, bare, target))
+        return
+    top = found["help"]
+    if not top.ok:
+        results.add(_failed(section, name, top, target))
+    else:
+        ratio = top.seconds / bare.seconds
+        context = f"help: {top.seconds:.3f} s; `python -c pass`: {bare.seconds:.3f} s"
+        results.add(Finding(section, name, f"{ratio:.1f}×", context, target, ratio <= HELP_LIMIT))
+    name = f"slowest `wedocod <command> --help` ÷ `python -c pass` ({len(commands)} commands)"
+    broken = [c for c in commands if not found[f"help {c}"].ok]
+    if broken:
+        results.add(_failed(section, f"{name}: {broken[0]}", found[f"help {broken[0]}"], target))
+        return
+    times = {c: found[f"help {c}"].seconds for c in commands}
+    slowest = max(times, key=lambda c: times[c])
+    ratio = times[slowest] / bare.seconds
+    context = (
+        f"`wedocod {slowest} --help`: {times[slowest]:.3f} s; the fastest "
+        f"{min(times.values()):.3f} s; `python -c pass`: {bare.seconds:.3f} s"
+    )
+    results.add(Finding(section, name, f"{ratio:.1f}×", context, target, ratio <= HELP_LIMIT))
+
+
+def _small_check_findings(results: Results, found: dict[str, ProcessRun]) -> None:
+    section = "startup"
+    pandas = found["pandas"]
+    baseline = '`python -c "import pandas"`'
+    target = f"≤ {SMALL_CHECK_LIMIT:g}×"
+    labels = {
+        "check csv": (f"`wedocod check` {STARTUP_ROWS}-row CSV, CSV report", True),
+        "check csv, xlsx report": (
+            f"`wedocod check` {STARTUP_ROWS}-row CSV, XLSX report (the default)",
+            False,
+        ),
+        "check xlsx": (f"`wedocod check` {STARTUP_ROWS}-row XLSX, CSV report", False),
+    }
+    for key, (label, judged) in labels.items():
+        name = f"{label} ÷ {baseline}"
+        run = found[key]
+        if not pandas.ok or not run.ok:
+            results.add(_failed(section, name, run if pandas.ok else pandas, target))
+            continue
+        ratio = run.seconds / pandas.seconds
+        context = (
+            f"check: {run.seconds:.2f} s, peak {run.peak_rss_mb:,.0f} MB; import pandas: "
+            f"{pandas.seconds:.2f} s, peak {pandas.peak_rss_mb:,.0f} MB"
+        )
+        if judged:
+            finding = Finding(
+                section, name, f"{ratio:.2f}×", context, target, ratio <= SMALL_CHECK_LIMIT
+            )
+        else:
+            finding = Finding(section, name, f"{ratio:.2f}×", context)
+        results.add(finding)
 
 
 # --- 1. local throughput ----------------------------------------------------------------------
@@ -494,6 +617,7 @@ def run_suite(
     results = Results(sizes, indicative=quick, data_dir=data_dir)
     started = time.perf_counter()
     benches: dict[str, Callable[[Results, int], None]] = {
+        "startup": bench_startup,
         "local": bench_local,
         "upload": bench_upload,
         "ratelimit": bench_ratelimit,

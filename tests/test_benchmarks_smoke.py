@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from benchmarks.generate import COLUMNS, ensure_export, generate_table
-from benchmarks.measure import best_of
+from benchmarks.measure import Timed, best_of, medians_in_turn
 from benchmarks.suite import Sizes, run_suite
 from benchmarks.upload import (
     leads_from_csv,
@@ -146,3 +146,27 @@ def test_a_crash_never_passes_for_a_fast_run() -> None:
     run = best_of(fine, 1, expected_codes=frozenset({0, 1}), accept=lambda r: bool(r.stdout))
     assert run.ok
     assert run.peak_rss_mb > 1
+
+
+def test_start_up_harness_judges_help_and_a_small_check(tmp_path: Path) -> None:
+    sizes = Sizes(rows=300, xlsx_rows=200, repeats=1, startup_runs=1)
+    results = run_suite(
+        sizes, ("startup",), seed=5, results_file=None, quick=True, data_dir=tmp_path
+    )
+    broken = [f for f in results.findings if f.measured == "error"]
+    assert not broken, broken
+    judged = {f.name: f for f in results.findings if f.target}
+    assert any("`wedocod --help`" in n for n in judged)
+    assert any("<command> --help" in n for n in judged)
+    check = next(f for n, f in judged.items() if "20-row CSV, CSV report" in n)
+    assert check.target == "≤ 1.5×" and check.measured.endswith("×")
+    assert len(results.findings) == 5
+
+
+def test_medians_in_turn_returns_a_crash_rather_than_a_time() -> None:
+    fine = Timed([sys.executable, "-c", "print('ok')"])
+    crash = Timed([sys.executable, "-c", "raise SystemExit(3)"])
+    found = medians_in_turn({"fine": fine, "crash": crash}, 3, warmup=1)
+    assert found["fine"].ok and found["fine"].stdout.strip() == "ok"
+    assert found["fine"].peak_rss_mb > 1
+    assert not found["crash"].ok and found["crash"].returncode == 3
