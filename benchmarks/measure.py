@@ -97,8 +97,8 @@ def best_of(
 
 
 @dataclass(frozen=True)
-class Timed:
-    """A command to time with others in turn, and what makes one of its runs good."""
+class Measured:
+    """A command to measure with others in turn, and how to tell a good run."""
 
     command: list[str]
     expected_codes: frozenset[int] = frozenset({0})
@@ -106,7 +106,7 @@ class Timed:
 
 
 def medians_in_turn(
-    commands: Mapping[str, Timed],
+    commands: Mapping[str, Measured],
     runs: int,
     *,
     env: dict[str, str] | None = None,

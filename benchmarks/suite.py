@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.generate import COLUMNS, DATA_DIR, Export, ensure_export
-from benchmarks.measure import ProcessRun, Timed, best_of, measure_process, medians_in_turn
+from benchmarks.measure import Measured, ProcessRun, best_of, measure_process, medians_in_turn
 from benchmarks.upload import (
     ImportRun,
     leads_from_csv,
@@ -152,12 +152,14 @@ def bench_startup(results: Results, seed: int) -> None:
             "check xlsx": (xlsx_file, Path(tmp) / "xlsx.report.csv"),
         }
         timed = {
-            "pass": Timed([sys.executable, "-c", "pass"]),
-            "pandas": Timed([sys.executable, "-c", "import pandas"]),
-            "help": Timed([*wedocod, "--help"]),
-            **{f"help {name}": Timed(command) for name, command in helps.items()},
+            "pass": Measured([sys.executable, "-c", "pass"]),
+            "pandas": Measured([sys.executable, "-c", "import pandas"]),
+            "help": Measured([*wedocod, "--help"]),
+            **{f"help {name}": Measured(command) for name, command in helps.items()},
             **{
-                name: Timed(check_command(path, report), CHECK_CODES, _summary_counts(STARTUP_ROWS))
+                name: Measured(
+                    check_command(path, report), CHECK_CODES, _summary_counts(STARTUP_ROWS)
+                )
                 for name, (path, report) in checked.items()
             },
         }

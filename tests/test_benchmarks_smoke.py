@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from benchmarks.generate import COLUMNS, ensure_export, generate_table
-from benchmarks.measure import Timed, best_of, medians_in_turn
+from benchmarks.measure import Measured, best_of, medians_in_turn
 from benchmarks.suite import Sizes, run_suite
 from benchmarks.upload import (
     leads_from_csv,
@@ -164,8 +164,8 @@ def test_start_up_harness_judges_help_and_a_small_check(tmp_path: Path) -> None:
 
 
 def test_medians_in_turn_returns_a_crash_rather_than_a_time() -> None:
-    fine = Timed([sys.executable, "-c", "print('ok')"])
-    crash = Timed([sys.executable, "-c", "raise SystemExit(3)"])
+    fine = Measured([sys.executable, "-c", "print('ok')"])
+    crash = Measured([sys.executable, "-c", "raise SystemExit(3)"])
     found = medians_in_turn({"fine": fine, "crash": crash}, 3, warmup=1)
     assert found["fine"].ok and found["fine"].stdout.strip() == "ok"
     assert found["fine"].peak_rss_mb > 1
