@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import hashlib
 import json
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress, repeat
 from json.encoder import encode_basestring
@@ -31,13 +33,120 @@ T = TypeVar("T")
 HASH_LENGTH = 20
 
 
-@dataclass(frozen=True)
-class GroupResult:
-    """Clean leads, the issues grouping found, and every order's source rows by import key."""
+#: The code of a clean row held back because another row of its order has an error.
+ORDER_INVALID = "order_invalid"
 
-    leads: tuple[Lead, ...]
-    issues: tuple[Issue, ...]
-    orders: dict[str, tuple[int, ...]]
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """What the rules about whole leads look at, for each clean order, column-wise.
+
+    Orders are in file order; ``product_rows`` and ``product_skus`` list every product,
+    order after order (``products`` of them per order). A product whose SKU came from the
+    catalog by its name has ``""`` as ``product_skus``: the catalog knows it already.
+    """
+
+    first_rows: np.ndarray  # the row of each order's first line
+    products: np.ndarray  # how many products each order has
+    data: np.ndarray  # how many custom data entries each order sends
+    product_rows: np.ndarray  # the row of each product
+    product_skus: pa.Array  # the SKU of each product, as the file gives it
+
+
+class GroupResult:
+    """Orders grouped: the issues grouping found, which orders are clean, and (built on
+    demand) the leads of the clean orders and every order's rows by import key.
+
+    A check needs only the counts, the issues and the rows of clean orders: it never pays
+    for the lead objects (most of grouping's time and memory on a big file).
+    """
+
+    def __init__(
+        self,
+        grouping: _Grouping | None,
+        keep: np.ndarray,
+        issues: tuple[Issue, ...],
+        lines_of: dict[int, tuple[list[tuple[str, Any, Any]], bool]],
+    ) -> None:
+        self._grouping = grouping
+        self._keep = keep
+        self._lines_of = lines_of
+        self.issues = issues
+
+    @property
+    def count(self) -> int:
+        """How many orders the file holds (each one a lead, clean or not)."""
+        return len(self._keep)
+
+    @property
+    def kept(self) -> int:
+        """How many orders are clean: the leads."""
+        return int(self._keep.sum())
+
+    @functools.cached_property
+    def leads(self) -> tuple[Lead, ...]:
+        """The clean orders as leads, in file order."""
+        if self._grouping is None:
+            return ()
+        return self._grouping.leads(self._keep, self._lines_of)
+
+    @functools.cached_property
+    def orders(self) -> dict[str, tuple[int, ...]]:
+        """Every order's source rows, by import key, in file order."""
+        if self._grouping is None:
+            return {}
+        g = self._grouping
+        return dict(zip(g.import_keys(self._lines_of), g.all_rows(), strict=True))
+
+    def kept_rows(self) -> np.ndarray:
+        """The rows of the clean orders, order after order (as their leads list them)."""
+        if self._grouping is None:
+            return np.zeros(0, dtype=np.int64)
+        g = self._grouping
+        by_order = g.layout.by_order
+        return np.asarray(g.row_numbers[by_order[self._keep[g.layout.codes[by_order]]]])
+
+    def facts(self) -> OrderFacts:
+        """The clean orders as ``validate_orders`` looks at them."""
+        g = self._grouping
+        if g is None:
+            empty = np.zeros(0, dtype=np.int64)
+            return OrderFacts(empty, empty, empty, empty, pa.array([], pa.large_string()))
+        layout = g.layout
+        kept = np.flatnonzero(self._keep)
+        at = layout.by_order[self._keep[layout.codes[layout.by_order]]]
+        return OrderFacts(
+            first_rows=g.row_numbers[layout.first[kept]],
+            products=layout.sizes[kept],
+            data=g.data_counts()[kept],
+            product_rows=g.row_numbers[at],
+            product_skus=g.skus.take(at),
+        )
+
+    def without(self, rows: Iterable[int]) -> tuple[GroupResult, list[Issue]]:
+        """The same orders less the clean ones holding one of ``rows`` (rules about whole
+        leads found fault there), and an ``order_invalid`` issue on each of their other rows.
+        """
+        faulty = set(rows)
+        g = self._grouping
+        if not faulty or g is None:
+            return self, []
+        positions = np.flatnonzero(
+            np.isin(g.row_numbers, np.fromiter(faulty, dtype=np.int64, count=len(faulty)))
+        )
+        spoiled = np.unique(g.layout.codes[positions])
+        spoiled = spoiled[self._keep[spoiled]]
+        keep = self._keep.copy()
+        keep[spoiled] = False
+        extra: list[Issue] = []
+        for number in spoiled.tolist():
+            here = g.rows_of(number)
+            first = next(row for row in here if row in faulty)
+            message = f"Not imported because row {first} of the same order has errors."
+            extra.extend(
+                Issue(row, None, ORDER_INVALID, message) for row in here if row not in faulty
+            )
+        return GroupResult(g, keep, self.issues, self._lines_of), extra
 
 
 def order_numbers(frame: pd.DataFrame) -> tuple[np.ndarray, int]:
@@ -310,19 +419,28 @@ def group_leads(
     and importing the same file again still finds them all.
 
     Equal products and equal custom data may be one shared (frozen) object across leads.
+    The leads and the keys are built when first asked for: a check never needs them.
     """
     if len(mapped.frame) == 0:
-        return GroupResult((), (), {})
+        return GroupResult(None, np.zeros(0, dtype=bool), (), {})
     known_bad = set(bad_rows.keys()) if isinstance(bad_rows, Mapping) else set(bad_rows)
     if isinstance(bad_rows, Mapping):
         known_bad = {row for row in known_bad if bad_rows[row]}
-    gc_was_enabled = gc.isenabled()
-    # Millions of small frozen objects: the cyclic GC would rescan them all again and again.
+    with _no_cyclic_gc():
+        grouping = _Grouping(mapped, known_bad, catalog)
+        keep, issues, lines_of = grouping.screen()
+    return GroupResult(grouping, keep, tuple(issues), lines_of)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Millions of small frozen objects: the cyclic GC would rescan them all again and again."""
+    enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Grouping(mapped, known_bad, catalog).result()
+        yield
     finally:
-        if gc_was_enabled:
+        if enabled:
             gc.enable()
 
 
@@ -373,17 +491,65 @@ class _Grouping:
         )
         return values.take(chosen)
 
-    def result(self) -> GroupResult:
-        """Leads of the clean orders, every order's rows by import key, and the issues."""
+    def rows_of(self, number: int) -> tuple[int, ...]:
+        """The source rows of one order, in source order."""
+        start = int(self.layout.starts[number])
+        at = self.layout.by_order[start : start + int(self.layout.sizes[number])]
+        return tuple(self.row_numbers[at].tolist())
+
+    def all_rows(self) -> list[tuple[int, ...]]:
+        """The source rows of every order, in file order."""
         layout = self.layout
-        no_quantity = _missing(self.quantities)
-        no_total = _missing(self.totals)
+        sorted_rows = self.row_numbers[layout.by_order].tolist()
+        ends = layout.starts + layout.sizes
+        return list(
+            map(
+                tuple,
+                map(sorted_rows.__getitem__, map(slice, layout.starts.tolist(), ends.tolist())),
+            )
+        )
+
+    def data_counts(self) -> np.ndarray:
+        """How many custom data entries each order sends (its non-empty custom values)."""
+        counts = np.zeros(self.layout.count, dtype=np.int64)
+        for column in self.custom_columns:
+            counts += _filled(column)
+        return counts
+
+    def screen(
+        self,
+    ) -> tuple[np.ndarray, list[Issue], dict[int, tuple[list[tuple[str, Any, Any]], bool]]]:
+        """Which orders are clean, the issues of the others, and the lines of the orders
+        that needed a closer look (``check_orders``)."""
+        layout = self.layout
         # A row needs a closer look when it is bad or lacks a product field.
-        plain = ~(self.bad | ~_filled(self.skus) | no_quantity | no_total)
+        plain = ~(
+            self.bad | ~_filled(self.skus) | _missing(self.quantities) | _missing(self.totals)
+        )
         troubled = np.zeros(layout.count, dtype=bool)
         troubled[layout.codes[~plain]] = True
         troubled[list(self.conflicts)] = True
+        keep = ~troubled
+        issues: list[Issue] = []
+        lines_of = self.check_orders(np.flatnonzero(troubled), issues)
+        for number, (_, clean) in lines_of.items():
+            keep[number] = clean
+        return keep, issues, lines_of
 
+    def leads(
+        self, keep: np.ndarray, lines_of: dict[int, tuple[list[tuple[str, Any, Any]], bool]]
+    ) -> tuple[Lead, ...]:
+        """The leads of the orders ``keep`` says are clean, in file order."""
+        with _no_cyclic_gc():
+            return self._leads(keep, lines_of)
+
+    def _leads(
+        self, keep: np.ndarray, lines_of: dict[int, tuple[list[tuple[str, Any, Any]], bool]]
+    ) -> tuple[Lead, ...]:
+        layout = self.layout
+        no_quantity = _missing(self.quantities)
+        no_total = _missing(self.totals)
+        plain = ~(self.bad | ~_filled(self.skus) | no_quantity | no_total)
         line_codes = _combined(
             [
                 _text_codes(self.skus),
@@ -396,35 +562,20 @@ class _Grouping:
         data_codes = _combined([_text_codes(c) for c in self.custom_columns], layout.count)
         data_of = _custom_data(self.custom_keys, self.custom_columns, data_codes)
 
-        sorted_rows = self.row_numbers[layout.by_order].tolist()
-        ends = layout.starts + layout.sizes
-        rows_of: list[tuple[int, ...]] = list(
-            map(
-                tuple,
-                map(sorted_rows.__getitem__, map(slice, layout.starts.tolist(), ends.tolist())),
-            )
-        )
         # A one-line order's products are the one shared tuple of its line.
         one_line = np.fromiter(((p,) for p in product_of), dtype=object, count=len(product_of))
         products_of: list[tuple[Product | None, ...]] = one_line[line_codes[layout.first]].tolist()
         if len(layout.multi):
             products = np.fromiter(product_of, dtype=object, count=len(product_of))
             _fill_multi(products_of, products[line_codes[layout.by_order]], layout)
-        keep: list[bool] = (~troubled).tolist()
-
-        issues: list[Issue] = []
-        lines_of = self.check_orders(np.flatnonzero(troubled), rows_of, issues)
         for number, (lines, clean) in lines_of.items():
             if clean:
-                keep[number] = True
                 products_of[number] = tuple(Product(s, int(q), float(t)) for s, q, t in lines)
 
-        keys = self.import_keys(lines_of)
-        orders = dict(zip(keys, rows_of, strict=True))
         full_names, phones, cities, areas, addresses = map(_python_texts, self.lead_columns)
         fields: dict[str, list[Any]] = {
-            "key": keys,
-            "rows": rows_of,
+            "key": self.import_keys(lines_of),
+            "rows": self.all_rows(),
             "full_name": full_names,
             "phone": phones,
             "city": cities,
@@ -433,11 +584,11 @@ class _Grouping:
             "products": products_of,
             "data": data_of,
         }
-        leads = _frozen_objects(Lead, {k: list(compress(v, keep)) for k, v in fields.items()})
-        return GroupResult(tuple(leads), tuple(issues), orders)
+        kept = keep.tolist()
+        return tuple(_frozen_objects(Lead, {k: list(compress(v, kept)) for k, v in fields.items()}))
 
     def check_orders(
-        self, numbers: np.ndarray, rows_of: list[tuple[int, ...]], issues: list[Issue]
+        self, numbers: np.ndarray, issues: list[Issue]
     ) -> dict[int, tuple[list[tuple[str, Any, Any]], bool]]:
         """Orders with a bad or incomplete row or a conflict, one by one, in file order.
 
@@ -485,7 +636,7 @@ class _Grouping:
             clean = not spoiled and not found
             if not clean:
                 issues.extend(found)
-                _tell_the_rest(rows_of[number], set(spoiled), order_key, issues)
+                _tell_the_rest(self.rows_of(number), set(spoiled), order_key, issues)
             out[number] = (lines, clean)
         return out
 
@@ -719,7 +870,7 @@ def _tell_the_rest(
                 Issue(
                     row,
                     None,
-                    "order_invalid",
+                    ORDER_INVALID,
                     f"{order} is not imported because row {first_bad} has errors.",
                 )
             )

@@ -106,7 +106,7 @@ def normalize_lines(mapped: MappedT, options: NormalizeOptions) -> tuple[MappedT
     fallback phone column stands in for an invalid number. Lead texts and custom values over
     the API's 100 characters are shortened at a word boundary, the rest kept in custom data.
     """
-    frame = mapped.frame.copy()
+    frame = mapped.frame.copy(deep=False)  # columns are replaced, never changed in place
     columns = dict(mapped.columns)
     issues: list[Issue] = []
     default = options.region.upper()

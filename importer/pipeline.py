@@ -10,7 +10,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,7 +19,7 @@ import phonenumbers
 
 from importer.amounts import AMOUNT_MODES, AmountMode, AmountOptions, amount_default, settle_amounts
 from importer.errors import ConfigError, MappingError, SettingsError
-from importer.group import group_leads
+from importer.group import ORDER_INVALID, GroupResult, group_leads
 from importer.mapping import (
     MappedTable,
     apply_mapping,
@@ -49,14 +48,12 @@ from importer.report import (
     text_from_csv_cell,
     write_report,
 )
-from importer.validate import Catalog, load_catalog, validate_leads, validate_lines
+from importer.validate import Catalog, load_catalog, validate_lines, validate_orders
 
 if TYPE_CHECKING:
     from importer.upload import UploadOptions
 
 PhoneFormat = Literal["national", "e164", "raw"]
-#: The code of a clean row held back because another row of its order has an error.
-ORDER_INVALID = "order_invalid"
 
 
 @dataclass(frozen=True)
@@ -80,20 +77,36 @@ class SourceOptions:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A file read, mapped, normalised, validated and grouped: what `check` reports on."""
+    """A file read, mapped, normalised, validated and grouped: what `check` reports on.
+
+    The leads (and the orders by import key) are built when first asked for: an import
+    sends them, a check only counts the clean orders and places their rows.
+    """
 
     table: Table
     mapped: MappedTable
-    leads: tuple[Lead, ...]
+    grouped: GroupResult
     issues: dict[int, tuple[Issue, ...]]
-    orders: dict[str, tuple[int, ...]]
     #: what a person should know about the whole file (the sheet read, products without SKU)
     notes: tuple[str, ...] = ()
 
     @property
+    def leads(self) -> tuple[Lead, ...]:
+        return self.grouped.leads
+
+    @property
+    def orders(self) -> dict[str, tuple[int, ...]]:
+        return self.grouped.orders
+
+    @property
+    def order_count(self) -> int:
+        """How many orders (each one a lead, clean or not) the file holds."""
+        return self.grouped.count
+
+    @property
     def invalid_orders(self) -> int:
         # every lead is one clean order: the others are the invalid ones
-        return len(self.orders) - len(self.leads)
+        return self.grouped.count - self.grouped.kept
 
 
 @dataclass(frozen=True)
@@ -184,9 +197,11 @@ def _prepare(
     line_issues = _strictly(on_lines, options.strict)
     # only errors hold an order back: a row with warnings is sent, and says so in the report
     grouped = group_leads(mapped, _by_row(i for i in line_issues if i.is_error), catalog)
-    lead_issues = _strictly(validate_leads(grouped.leads, catalog, mapped.columns), options.strict)
-    leads, order_issues = _drop_orders_with_issues(
-        grouped.leads, [i for i in lead_issues if i.is_error]
+    lead_issues = _strictly(
+        validate_orders(grouped.facts(), catalog, mapped.columns), options.strict
+    )
+    grouped, order_issues = grouped.without(
+        i.row for i in lead_issues if i.is_error and i.row is not None
     )
     issues = _by_row([*line_issues, *grouped.issues, *lead_issues, *order_issues])
     notes = (
@@ -199,10 +214,9 @@ def _prepare(
     return Prepared(
         table=table,
         mapped=mapped,
-        leads=leads,
+        grouped=grouped,
         # a row whose cell lists several products is several lines: one word about it once
         issues={row: tuple(dict.fromkeys(found_here)) for row, found_here in issues.items()},
-        orders=dict(grouped.orders),
         notes=tuple(dict.fromkeys(notes)),
     )
 
@@ -294,13 +308,14 @@ def check_file(
         check_report_path(report or default_report_path(path), path)
     prepared = prepare_file(path, options)
     with paused_gc():
-        rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+        valid = prepared.grouped.kept_rows()
+        rows = _row_outcomes(prepared, LeadRows.all_with(valid.tolist(), Outcome.VALID))
     summary = Summary(
         file=str(path),
         rows=len(prepared.table.frame),
-        leads=len(prepared.orders),
+        leads=prepared.order_count,
         invalid=prepared.invalid_orders,
-        valid=len(prepared.leads),
+        valid=prepared.grouped.kept,
         notes=prepared.notes,
     )
     return _finish(prepared.table, rows, summary, report, write=write)
@@ -342,7 +357,7 @@ def import_file(
     stopped: str | None = None
     status, counts = "interrupted", {}
     try:
-        run_id = ledger.start_run(str(path), len(prepared.table.frame), len(prepared.orders))
+        run_id = ledger.start_run(str(path), len(prepared.table.frame), prepared.order_count)
         try:
             try:
                 outcomes = upload_leads(client, prepared.leads, ledger, run_id, upload)
@@ -423,7 +438,7 @@ def _import_result(
     summary = Summary(
         file=str(path),
         rows=len(prepared.table.frame),
-        leads=len(prepared.orders),
+        leads=prepared.order_count,
         invalid=prepared.invalid_orders,
         created=counts[Outcome.CREATED],
         skipped=counts[Outcome.SKIPPED],
@@ -491,37 +506,6 @@ def _by_row(issues: Iterable[Issue]) -> dict[int, list[Issue]]:
     return out
 
 
-def _drop_orders_with_issues(
-    leads: Sequence[Lead], lead_issues: Sequence[Issue]
-) -> tuple[tuple[Lead, ...], list[Issue]]:
-    """Leads the lead-level checks found fault with are invalid; their clean rows say why.
-
-    (Grouping already left out the orders with a bad row.)
-    """
-    if not lead_issues:
-        return tuple(leads), []
-    faulty = {issue.row for issue in lead_issues}
-    kept: list[Lead] = []
-    extra: list[Issue] = []
-    for lead in leads:
-        bad = [row for row in lead.rows if row in faulty]
-        if not bad:
-            kept.append(lead)
-            continue
-        first = bad[0]
-        for row in lead.rows:
-            if row not in faulty:
-                extra.append(
-                    Issue(
-                        row,
-                        None,
-                        ORDER_INVALID,
-                        f"Not imported because row {first} of the same order has errors.",
-                    )
-                )
-    return tuple(kept), extra
-
-
 def _server_issues(
     lead: Lead, outcome: LeadOutcome, columns: Mapping[str, str]
 ) -> dict[int, tuple[Issue, ...]]:
@@ -576,9 +560,10 @@ class LeadRows:
         self.refs.append(ref)
 
     @classmethod
-    def all_with(cls, leads: Sequence[Lead], outcome: Outcome) -> LeadRows:
+    def all_with(cls, rows: list[int], outcome: Outcome) -> LeadRows:
+        """The rows of leads that all went the same way (a check: every clean order valid)."""
         placed = cls()
-        placed.rows = list(chain.from_iterable(lead.rows for lead in leads))
+        placed.rows = rows
         placed.sizes = [len(placed.rows)]
         placed.outcomes = [outcome]
         placed.refs = [None]

@@ -14,7 +14,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from importer.catalog import Catalog as Catalog
 from importer.catalog import CatalogError as CatalogError
 from importer.catalog import load_catalog as load_catalog
-from importer.group import order_numbers
+from importer.group import OrderFacts, order_numbers
 from importer.mapping import MappedTable
 from importer.model import CUSTOM_PREFIX, Issue, Lead
 from schemas.leads import (
@@ -322,56 +322,75 @@ def _custom_issues(
 def validate_leads(
     leads: Sequence[Lead], catalog: Catalog | None, columns: dict[str, str] | None = None
 ) -> list[Issue]:
-    """What exists only after grouping: 1..100 products, custom entries, SKUs in the catalog.
+    """``validate_orders`` for leads built already.
 
     ``lead.rows[i]`` is the source row of ``lead.products[i]`` (group_leads keeps them
     aligned), so an unknown SKU is reported on its own row.
     """
+    product_rows = [
+        lead.rows[n] if n < len(lead.rows) else (lead.rows[0] if lead.rows else -1)
+        for lead in leads
+        for n in range(len(lead.products))
+    ]
+    facts = OrderFacts(
+        first_rows=np.array([lead.rows[0] if lead.rows else -1 for lead in leads], np.int64),
+        products=np.array([len(lead.products) for lead in leads], np.int64),
+        data=np.array([len(lead.data) for lead in leads], np.int64),
+        product_rows=np.array(product_rows, np.int64),
+        product_skus=pyarrow.array(
+            [p.sku for lead in leads for p in lead.products], pyarrow.large_string()
+        ),
+    )
+    return validate_orders(facts, catalog, columns)
+
+
+def validate_orders(
+    orders: OrderFacts, catalog: Catalog | None, columns: dict[str, str] | None = None
+) -> list[Issue]:
+    """What exists only after grouping: 1..100 products, custom entries, SKUs in the catalog.
+
+    Whole columns at once: Python runs only for the orders that break a rule. The issues
+    come order after order, as the leads list them.
+    """
     columns = columns or {}
     sku_column = columns.get("sku", "sku")
-    products = RULES["products"]
-    issues: list[Issue] = []
-    for lead in leads:
-        first = lead.rows[0] if lead.rows else None
-        count = len(lead.products)
-        if count < products.low:
-            issues.append(
-                Issue(first, sku_column, "required", rule_message("products", "required"))
-            )
-        elif count > products.high:
-            at = lead.rows[products.high] if len(lead.rows) > products.high else first
-            issues.append(
-                Issue(
-                    at,
-                    sku_column,
-                    "too_many_products",
-                    f"{rule_message('products', 'too_long')} This order has {count} products: "
-                    "split it into orders of at most 100.",
-                )
-            )
-        if len(lead.data) > MAX_CUSTOM_ENTRIES:
-            issues.append(
-                Issue(
-                    first,
-                    None,
-                    "too_many_custom_entries",
-                    f"{rule_message('data', 'too_long')} This row has {len(lead.data)} custom "
-                    f"data entries and the importer adds its own import_id entry, so at most "
-                    f"{MAX_CUSTOM_ENTRIES} can be sent: map fewer columns to custom data.",
-                )
-            )
-        if catalog is not None:
-            issues.extend(_unknown_skus(lead, catalog, sku_column))
-    return issues
+    rule = RULES["products"]
+    found: list[tuple[int, int, Issue]] = []  # (order, rank, issue), sorted at the end
+    ends = np.cumsum(orders.products)
+    starts = ends - orders.products
 
+    def row(at: Any) -> int | None:
+        return int(at) if at >= 0 else None
 
-def _unknown_skus(lead: Lead, catalog: Catalog, sku_column: str) -> Iterable[Issue]:
-    for n, product in enumerate(lead.products):
-        if product.sku not in catalog.skus:
-            row = lead.rows[n] if n < len(lead.rows) else (lead.rows[0] if lead.rows else None)
-            yield Issue(
-                row,
-                sku_column,
-                "unknown_sku",
-                f"The selected sku is invalid: '{product.sku}' is not in the catalog.",
-            )
+    for n in np.flatnonzero(orders.products < rule.low).tolist():
+        message = rule_message("products", "required")
+        found.append((n, 0, Issue(row(orders.first_rows[n]), sku_column, "required", message)))
+    for n in np.flatnonzero(orders.products > rule.high).tolist():
+        message = (
+            f"{rule_message('products', 'too_long')} This order has {orders.products[n]} "
+            "products: split it into orders of at most 100."
+        )
+        at = row(orders.product_rows[starts[n] + rule.high])
+        found.append((n, 0, Issue(at, sku_column, "too_many_products", message)))
+    for n in np.flatnonzero(orders.data > MAX_CUSTOM_ENTRIES).tolist():
+        message = (
+            f"{rule_message('data', 'too_long')} This row has {orders.data[n]} custom "
+            f"data entries and the importer adds its own import_id entry, so at most "
+            f"{MAX_CUSTOM_ENTRIES} can be sent: map fewer columns to custom data."
+        )
+        found.append(
+            (n, 1, Issue(row(orders.first_rows[n]), None, "too_many_custom_entries", message))
+        )
+    if catalog is not None and len(orders.product_skus):
+        skus = orders.product_skus
+        known = pyarrow.array(sorted(catalog.skus), skus.type)
+        unknown = pc.and_(pc.not_equal(skus, ""), pc.invert(pc.is_in(skus, value_set=known)))
+        where = np.flatnonzero(unknown.to_numpy(zero_copy_only=False))
+        numbers = np.searchsorted(ends, where, side="right").tolist()
+        named = skus.take(where).to_pylist()
+        for n, position, sku in zip(numbers, where.tolist(), named, strict=True):
+            message = f"The selected sku is invalid: '{sku}' is not in the catalog."
+            issue = Issue(row(orders.product_rows[position]), sku_column, "unknown_sku", message)
+            found.append((n, 2, issue))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [issue for _, _, issue in found]

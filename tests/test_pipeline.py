@@ -143,10 +143,15 @@ def _prepared_with(tmp_path: Path, issues: dict[int, tuple[Issue, ...]]) -> Prep
     return replace(prepare_file(src, SourceOptions()), issues=issues)
 
 
+def _all_valid(prepared: Prepared) -> LeadRows:
+    """What a check places: the rows of every clean order, valid."""
+    return LeadRows.all_with(prepared.grouped.kept_rows().tolist(), Outcome.VALID)
+
+
 def test_a_row_with_warnings_keeps_its_outcome_and_says_what_was_noticed(tmp_path: Path) -> None:
     noticed = Issue(3, "total", "line_total_adjusted", "50 -> 45", Severity.WARNING)
     prepared = _prepared_with(tmp_path, {3: (noticed,)})
-    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+    rows = _row_outcomes(prepared, _all_valid(prepared))
     assert [r.outcome for r in rows] == [Outcome.VALID] * 3
     assert rows[1].errors == (noticed,) and rows[1].columns == frozenset({"total"})
     summary = _with_issue_counts(Summary("orders.csv", 3, 2, valid=2), rows)
@@ -161,7 +166,7 @@ def test_an_error_beside_a_warning_holds_the_row_back(tmp_path: Path) -> None:
     noticed = Issue(4, "phone", "phone_not_listed", "possible", Severity.WARNING)
     wrong = Issue(4, "city", "too_short", "too short")
     prepared = _prepared_with(tmp_path, {4: (noticed, wrong)})
-    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+    rows = _row_outcomes(prepared, _all_valid(prepared))
     assert rows[2].outcome == Outcome.INVALID
     assert rows[2].columns == frozenset({"phone", "city"})
 
@@ -181,7 +186,7 @@ def test_issue_counts_put_errors_first_and_consequences_last(tmp_path: Path) -> 
             4: (Issue(4, "phone", "w", "c", Severity.WARNING),),
         },
     )
-    rows = _row_outcomes(prepared, LeadRows.all_with(prepared.leads, Outcome.VALID))
+    rows = _row_outcomes(prepared, _all_valid(prepared))
     summary = _with_issue_counts(Summary("orders.csv", 3, 2), rows)
     assert [(c.code, c.rows) for c in summary.issues] == [
         ("required", 1),

@@ -479,7 +479,7 @@ class ProgressBar:
         invalid = prepared.invalid_orders
         click.echo(
             f"{prepared.table.path}: {len(prepared.table.frame)} rows, "
-            f"{len(prepared.orders)} orders ({invalid} invalid), "
+            f"{prepared.order_count} orders ({invalid} invalid), "
             f"{len(prepared.leads)} leads to send",
             err=True,
         )
