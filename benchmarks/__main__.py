@@ -70,6 +70,9 @@ def generate_command(argv: list[str]) -> int:
     size.add_argument("--orders", type=int)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--invalid-rate", type=float, default=0.01)
+    parser.add_argument(
+        "--warn-rate", type=float, default=0.0, help="orders with a value sent with a warning"
+    )
     parser.add_argument("--xlsx", action="store_true")
     args = parser.parse_args(argv)
     export = ensure_export(
@@ -77,11 +80,13 @@ def generate_command(argv: list[str]) -> int:
         orders=args.orders,
         seed=args.seed,
         invalid_rate=args.invalid_rate,
+        warn_rate=args.warn_rate,
         xlsx=args.xlsx,
     )
     print(export.path)
     print(
-        f"{export.rows:,} rows, {export.orders:,} orders, {export.invalid_rows:,} broken rows",
+        f"{export.rows:,} rows, {export.orders:,} orders, {export.invalid_rows:,} broken rows, "
+        f"{export.warned_orders:,} orders with a warning",
         file=sys.stderr,
     )
     return 0

@@ -70,6 +70,15 @@ SOURCES = ("", "facebook", "instagram", "tiktok", "google", "whatsapp")
 # Second digit of valid Moroccan mobile numbers after 6 and after 7 (libphonenumber's pattern).
 MOBILE_6 = np.array([0, 1, 2, 3, 4, 5, 6, 7, 9])
 MOBILE_7 = np.array([0, 1, 6, 7, 8])
+#: Moroccan mobile prefixes of a possible length in no range libphonenumber lists yet: such a
+#: phone is sent with an `unlisted_phone` warning.
+UNLISTED_PREFIXES = ("0740", "0745", "0683", "0790")
+#: Said after a street when an address is to run over the API's 100 characters: it is sent
+#: shortened, with a `text_shortened` warning.
+LONG_ADDRESS_TAIL = (
+    ", appartement 12, 3ème étage, à côté de la pharmacie Al Amal, en face de la mosquée, "
+    "code porte 4521"
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,8 @@ class Export:
     orders: int
     invalid_rows: int
     seed: int
+    #: orders given a value that is sent with a warning (0 unless asked for)
+    warned_orders: int = 0
 
 
 def read_skus(path: Path = SKU_FILE) -> tuple[str, ...]:
@@ -129,6 +140,31 @@ def _phones(rng: np.random.Generator, n: int) -> pa.Array:
     )
 
 
+def _warned(
+    rng: np.random.Generator, lead: dict[str, pa.Array], rate: float
+) -> tuple[dict[str, pa.Array], int]:
+    """Gives `rate` of the orders a value that is sent with a warning: half of them a phone in
+    an unlisted range, half an address over 100 characters."""
+    n = len(lead["phone"])
+    warned = np.flatnonzero(rng.random(n) < rate)
+    if not len(warned):
+        return lead, 0
+    out = dict(lead)
+    phone = warned[: len(warned) // 2]
+    address = warned[len(warned) // 2 :]
+    numbers = _join(
+        _pick(rng, UNLISTED_PREFIXES, len(phone)), _digits(rng.integers(0, 10**6, len(phone)), 6)
+    )
+    mask = np.zeros(n, dtype=bool)
+    mask[phone] = True
+    out["phone"] = pc.replace_with_mask(out["phone"], pa.array(mask), numbers)
+    mask = np.zeros(n, dtype=bool)
+    mask[address] = True
+    longer = _join(pc.take(out["address"], pa.array(address)), LONG_ADDRESS_TAIL)
+    out["address"] = pc.replace_with_mask(out["address"], pa.array(mask), longer)
+    return out, len(warned)
+
+
 def _corrupt(
     rng: np.random.Generator, columns: dict[str, pa.Array], rate: float
 ) -> tuple[dict[str, pa.Array], int]:
@@ -158,12 +194,19 @@ def _corrupt(
 
 
 def generate_table(
-    rows: int | None = None, *, orders: int | None = None, seed: int = 7, invalid_rate: float = 0.01
-) -> tuple[pa.Table, int, int]:
-    """The export as an Arrow table of text, its order count and how many rows were broken.
+    rows: int | None = None,
+    *,
+    orders: int | None = None,
+    seed: int = 7,
+    invalid_rate: float = 0.01,
+    warn_rate: float = 0.0,
+) -> tuple[pa.Table, int, int, int]:
+    """The export as an Arrow table of text, its order count, how many rows were broken
+    (`invalid_rate` of the rows) and how many orders carry a value sent with a warning
+    (`warn_rate` of the orders).
 
     Give `rows` for an exact row count (the last order may be cut short) or `orders` for an
-    exact order count.
+    exact order count. With `warn_rate` 0 the file is the same as before it existed.
     """
     if (rows is None) == (orders is None):
         raise ValueError("give exactly one of rows or orders")
@@ -196,6 +239,7 @@ def generate_table(
         "note": _pick(rng, NOTES, n_orders),
         "utm_source": _pick(rng, SOURCES, n_orders),
     }
+    lead, warned = _warned(rng, lead, warn_rate) if warn_rate else (lead, 0)
     columns = {name: pc.take(values, order_of_row) for name, values in lead.items()}
 
     skus = read_skus()
@@ -212,14 +256,21 @@ def generate_table(
         pc.cast(pa.array(total), pa.string()),
     )
     columns, broken = _corrupt(rng, columns, invalid_rate)
-    return pa.table({name: columns[name] for name in COLUMNS}), n_orders, broken
+    return pa.table({name: columns[name] for name in COLUMNS}), n_orders, broken, warned
 
 
 def export_path(
-    kind: str, size: int, seed: int, invalid_rate: float, suffix: str, directory: Path = DATA_DIR
+    kind: str,
+    size: int,
+    seed: int,
+    invalid_rate: float,
+    suffix: str,
+    directory: Path = DATA_DIR,
+    warn_rate: float = 0.0,
 ) -> Path:
     rate = f"{invalid_rate:g}".replace(".", "p")
-    return directory / f"{kind}-v{GENERATOR_VERSION}-{size}-s{seed}-bad{rate}.{suffix}"
+    warn = f"-warn{warn_rate:g}".replace(".", "p") if warn_rate else ""
+    return directory / f"{kind}-v{GENERATOR_VERSION}-{size}-s{seed}-bad{rate}{warn}.{suffix}"
 
 
 def write_csv(table: pa.Table, path: Path) -> None:
@@ -262,6 +313,7 @@ def ensure_export(
     orders: int | None = None,
     seed: int = 7,
     invalid_rate: float = 0.01,
+    warn_rate: float = 0.0,
     xlsx: bool = False,
     directory: Path = DATA_DIR,
 ) -> Export:
@@ -269,17 +321,19 @@ def ensure_export(
     kind, size = ("orders", orders) if orders is not None else ("rows", rows)
     if size is None:
         raise ValueError("give rows or orders")
-    path = export_path(kind, size, seed, invalid_rate, "xlsx" if xlsx else "csv", directory)
+    suffix = "xlsx" if xlsx else "csv"
+    path = export_path(kind, size, seed, invalid_rate, suffix, directory, warn_rate)
     meta = path.with_name(path.name + ".meta")
     if path.exists() and meta.exists():
-        n_rows, n_orders, broken = (int(v) for v in meta.read_text().split())
-        return Export(path, n_rows, n_orders, broken, seed)
-    table, n_orders, broken = generate_table(
-        rows, orders=orders, seed=seed, invalid_rate=invalid_rate
+        counts = [int(v) for v in meta.read_text().split()]
+        n_rows, n_orders, broken = counts[:3]
+        return Export(path, n_rows, n_orders, broken, seed, counts[3] if len(counts) > 3 else 0)
+    table, n_orders, broken, warned = generate_table(
+        rows, orders=orders, seed=seed, invalid_rate=invalid_rate, warn_rate=warn_rate
     )
     if xlsx:
         write_xlsx(table, path)
     else:
         write_csv(table, path)
-    meta.write_text(f"{table.num_rows} {n_orders} {broken}\n")
-    return Export(path, table.num_rows, n_orders, broken, seed)
+    meta.write_text(f"{table.num_rows} {n_orders} {broken} {warned}\n")
+    return Export(path, table.num_rows, n_orders, broken, seed, warned)

@@ -31,16 +31,16 @@ PHONE_SHAPES = {
 
 
 def test_same_seed_same_export_other_seed_other_export() -> None:
-    first, orders, broken = generate_table(2_000, seed=3)
-    again, orders_again, broken_again = generate_table(2_000, seed=3)
-    other, _, _ = generate_table(2_000, seed=4)
+    first, orders, broken, _ = generate_table(2_000, seed=3)
+    again, orders_again, broken_again, _ = generate_table(2_000, seed=3)
+    other, _, _, _ = generate_table(2_000, seed=4)
     assert first.equals(again)
     assert (orders, broken) == (orders_again, broken_again)
     assert not first.equals(other)
 
 
 def test_export_has_the_native_template_and_realistic_content() -> None:
-    table, orders, broken = generate_table(20_000, seed=11)
+    table, orders, broken, _ = generate_table(20_000, seed=11)
     assert table.num_rows == 20_000
     assert tuple(table.column_names) == COLUMNS
     # about 0.7 orders per row: several lines per order are common
@@ -59,7 +59,7 @@ def test_export_has_the_native_template_and_realistic_content() -> None:
 
 
 def test_lead_fields_repeat_on_every_line_of_an_order() -> None:
-    table, _, _ = generate_table(3_000, seed=5, invalid_rate=0.0)
+    table, _, _, _ = generate_table(3_000, seed=5, invalid_rate=0.0)
     seen: dict[str, tuple[str, ...]] = {}
     rows = table.select(["order_id", "full_name", "phone", "city", "address"]).to_pylist()
     repeated = 0
@@ -73,7 +73,7 @@ def test_lead_fields_repeat_on_every_line_of_an_order() -> None:
 
 
 def test_orders_mode_gives_the_exact_number_of_orders() -> None:
-    table, orders, broken = generate_table(orders=137, seed=2, invalid_rate=0.0)
+    table, orders, broken, _ = generate_table(orders=137, seed=2, invalid_rate=0.0)
     assert orders == 137 == len(pc.unique(table.column("order_id")))
     assert broken == 0
 
@@ -170,3 +170,17 @@ def test_medians_in_turn_returns_a_crash_rather_than_a_time() -> None:
     assert found["fine"].ok and found["fine"].stdout.strip() == "ok"
     assert found["fine"].peak_rss_mb > 1
     assert not found["crash"].ok and found["crash"].returncode == 3
+
+
+def test_warned_orders_are_sent_with_the_warnings_they_were_made_for(tmp_path: Path) -> None:
+    from importer.pipeline import SourceOptions, check_file
+
+    export = ensure_export(2_000, seed=4, invalid_rate=0.0, warn_rate=0.1, directory=tmp_path)
+    assert 100 < export.warned_orders < 200
+    result = check_file(export.path, SourceOptions(), tmp_path / "report.csv")
+    codes = {c.code: c.rows for c in result.summary.issues}
+    assert set(codes) == {"unlisted_phone", "text_shortened"}
+    assert result.summary.invalid == 0
+    # one warning per order, on each of its rows that holds the value
+    assert sum(codes.values()) >= export.warned_orders
+    assert result.summary.valid == export.orders
