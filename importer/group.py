@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gc
 import hashlib
 import json
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import compress
 from json.encoder import encode_basestring
-from types import MemberDescriptorType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from importer.model import CUSTOM_PREFIX, LEAD_FIELDS, CustomEntry, Issue, Lead, Product
+from importer.model import (
+    CUSTOM_PREFIX,
+    LEAD_FIELDS,
+    CustomEntry,
+    Issue,
+    Lead,
+    Product,
+    frozen_objects,
+)
 
 if TYPE_CHECKING:
     from importer.mapping import MappedTable
@@ -585,7 +590,7 @@ class _Grouping:
             "data": data_of,
         }
         kept = keep.tolist()
-        return tuple(_frozen_objects(Lead, {k: list(compress(v, kept)) for k, v in fields.items()}))
+        return tuple(frozen_objects(Lead, {k: list(compress(v, kept)) for k, v in fields.items()}))
 
     def check_orders(
         self, numbers: np.ndarray, issues: list[Issue]
@@ -716,36 +721,6 @@ def _json_numbers(numbers: np.ndarray, codes: np.ndarray) -> pa.Array:
     at = _one_of_each(dense)
     literals = [_CANONICAL.encode(_plain_number(n)) for n in numbers[at].tolist()]
     return pa.array(literals, type=pa.large_string()).take(dense)
-
-
-def _frozen_objects(cls: type[T], fields: dict[str, list[Any]]) -> list[T]:
-    """``cls(field=fields[field][i], ...)`` for each i: the same objects, ~3x faster.
-
-    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; for
-    700,000 leads that was most of grouping's time. Setting the slots through their
-    descriptors, in C loops, makes equal objects with nothing else run. A class with its own
-    ``__new__`` or ``__post_init__``, a field outside ``__init__``, no slots, or other fields
-    than given gets its ``__init__`` after all.
-    """
-    names = [f.name for f in dataclasses.fields(cast(Any, cls))]
-    slots: list[Any] = [cls.__dict__.get(name) for name in names]
-    count = len(next(iter(fields.values()), []))
-    if (
-        hasattr(cls, "__post_init__")
-        or cls.__new__ is not object.__new__
-        or not all(f.init for f in dataclasses.fields(cast(Any, cls)))
-        or not all(isinstance(slot, MemberDescriptorType) for slot in slots)
-        or sorted(fields) != sorted(names)
-        or any(len(values) != count for values in fields.values())
-    ):
-        return [
-            cls(**dict(zip(fields, values, strict=True)))
-            for values in zip(*fields.values(), strict=True)
-        ]
-    objects: list[T] = list(map(object.__new__, repeat(cls, count)))
-    for name, slot in zip(names, slots, strict=True):
-        deque(map(slot.__set__, objects, fields[name]), maxlen=0)
-    return objects
 
 
 def _fill_multi(per_order: list[Any], sorted_values: np.ndarray, layout: _Layout) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, overload
+from itertools import repeat
+from types import MemberDescriptorType
+from typing import Any, TypeVar, cast, overload
+
+T = TypeVar("T")
 
 #: The lead fields we map source columns onto, in the order of the API docs.
 LEAD_FIELDS = ("full_name", "phone", "city", "area", "address")
@@ -36,6 +42,8 @@ class Outcome(StrEnum):
     UNCERTAIN = "uncertain"
     VALID = "valid"
 
+    __hash__ = str.__hash__  # as for Severity: in C, and in agreement with ==
+
 
 class Severity(StrEnum):
     """An error holds its row's order back; a warning is sent, and the report says what was
@@ -43,6 +51,10 @@ class Severity(StrEnum):
 
     ERROR = "error"
     WARNING = "warning"
+
+    # str's own hash, in C: Enum's is Python code, and every issue hashed (deduplicated,
+    # counted) ran it; it also agrees with ==, which StrEnum takes from str ("error")
+    __hash__ = str.__hash__
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,3 +300,33 @@ class Summary:
         out["notes"] = list(self.notes)
         out["report"] = self.report
         return out
+
+
+def frozen_objects(cls: type[T], fields: dict[str, list[Any]]) -> list[T]:
+    """``cls(field=fields[field][i], ...)`` for each i: the same objects, ~3x faster.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; for
+    700,000 leads that was most of grouping's time. Setting the slots through their
+    descriptors, in C loops, makes equal objects with nothing else run. A class with its own
+    ``__new__`` or ``__post_init__``, a field outside ``__init__``, no slots, or other fields
+    than given gets its ``__init__`` after all.
+    """
+    names = [f.name for f in dataclasses.fields(cast(Any, cls))]
+    slots: list[Any] = [cls.__dict__.get(name) for name in names]
+    count = len(next(iter(fields.values()), []))
+    if (
+        hasattr(cls, "__post_init__")
+        or cls.__new__ is not object.__new__
+        or not all(f.init for f in dataclasses.fields(cast(Any, cls)))
+        or not all(isinstance(slot, MemberDescriptorType) for slot in slots)
+        or sorted(fields) != sorted(names)
+        or any(len(values) != count for values in fields.values())
+    ):
+        return [
+            cls(**dict(zip(fields, values, strict=True)))
+            for values in zip(*fields.values(), strict=True)
+        ]
+    objects: list[T] = list(map(object.__new__, repeat(cls, count)))
+    for name, slot in zip(names, slots, strict=True):
+        deque(map(slot.__set__, objects, fields[name]), maxlen=0)
+    return objects

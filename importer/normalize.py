@@ -384,6 +384,8 @@ SHORTENED_FIELDS = ("full_name", "city", "area", "address")
 REST_ENTRIES = 4
 #: Where a text may be cut: spaces and the punctuation between words (Latin and Arabic).
 WORD_BREAK = re.compile(r"[\s,;،؛/\-]")
+#: Everything up to the last word break (one match instead of a search for each break).
+UP_TO_LAST_BREAK = re.compile(r".*[\s,;،؛/\-]", re.DOTALL)
 TRIM = " ,;،؛/-"
 
 
@@ -394,8 +396,9 @@ def _cut(text: str, limit: int) -> tuple[str, str]:
     """
     if len(text) <= limit:
         return text, ""
-    breaks = [m.start() for m in WORD_BREAK.finditer(text, 0, limit + 1)]
-    at = breaks[-1] if breaks and breaks[-1] >= limit // 2 else limit
+    found = UP_TO_LAST_BREAK.match(text, 0, limit + 1)
+    last = found.end() - 1 if found else -1  # where the last break within the head is
+    at = last if last >= limit // 2 else limit
     head = text[:at].rstrip(TRIM) or text[:limit]
     return head, text[len(head) :].lstrip(TRIM)
 
@@ -444,8 +447,14 @@ def fit_text_limits(frame: pd.DataFrame, columns: dict[str, str]) -> list[Issue]
         key = field[len(CUSTOM_PREFIX) :] if custom else f"{field}_rest"
         label = f"custom data '{key}'" if custom else f"{field.replace('_', ' ')}"
         texts: list[str] = pc.filter(array, mask).to_pylist()
-        cut = [_cut(text, limit) for text in texts]
-        rests = [_pieces(rest, RULES["data.value"].high, REST_ENTRIES) for _, rest in cut]
+        # an order's value repeats on each of its lines: each distinct text is cut once
+        cut_of = {text: _cut(text, limit) for text in dict.fromkeys(texts)}
+        rests_of = {
+            text: _pieces(rest, RULES["data.value"].high, REST_ENTRIES)
+            for text, (_, rest) in cut_of.items()
+        }
+        cut = list(map(cut_of.__getitem__, texts))
+        rests = list(map(rests_of.__getitem__, texts))
         wanted = max(len(pieces) for pieces, _ in rests)
         keys: list[str] = []
         for n in range(min(wanted, max(room, 0))):

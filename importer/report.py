@@ -287,10 +287,15 @@ def _errors_text(issues: Sequence[Issue]) -> str:
 
 
 def _split(issues: Sequence[Issue]) -> tuple[str, str]:
-    """The Errors and the Warnings cells of one row."""
+    """The Errors and the Warnings cells of one row (called for every row with issues)."""
+    error = Severity.ERROR
+    if len(issues) == 1:
+        (i,) = issues
+        text = f"{i.column}: {i.message}" if i.column else i.message
+        return (text, "") if i.severity is error else ("", text)
     return (
-        _errors_text([i for i in issues if i.is_error]),
-        _errors_text([i for i in issues if not i.is_error]),
+        _errors_text([i for i in issues if i.severity is error]),
+        _errors_text([i for i in issues if i.severity is not error]),
     )
 
 
@@ -544,7 +549,7 @@ def _write_summary_sheet(
             sheet.write_string(line, 3, count.code)
 
     line += 2
-    rows_per_outcome = Counter(Outcome(o) for o in ordered.outcomes)
+    rows_per_outcome = Counter(ordered.outcomes)  # plain "valid" and Outcome.VALID are one
     for col, name in enumerate(("Outcome", "Leads", "Rows", "What it means / what to do")):
         sheet.write_string(line, col, name, bold)
     for outcome in Outcome:

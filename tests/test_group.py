@@ -450,12 +450,12 @@ class _Checked:
 
 
 def test_a_class_with_post_init_is_built_through_it() -> None:
-    from importer.group import _frozen_objects
+    from importer.model import frozen_objects
 
     with pytest.raises(TypeError):
-        _frozen_objects(_Checked, {"value": [1, 2], "twice": [0, 0]})
-    assert _frozen_objects(_Checked, {"value": [1, 2]}) == [_Checked(1), _Checked(2)]
-    assert _frozen_objects(_Checked, {"value": [3]})[0].twice == 6
+        frozen_objects(_Checked, {"value": [1, 2], "twice": [0, 0]})
+    assert frozen_objects(_Checked, {"value": [1, 2]}) == [_Checked(1), _Checked(2)]
+    assert frozen_objects(_Checked, {"value": [3]})[0].twice == 6
 
 
 @pytest.mark.parametrize(
