@@ -6,7 +6,7 @@ import functools
 import gc
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import compress
@@ -58,6 +58,17 @@ class OrderFacts:
     product_skus: pa.Array  # the SKU of each product, as the file gives it
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """The orders grouping looked at closely (``_Grouping.check_orders``), in file order."""
+
+    numbers: np.ndarray  # their order numbers
+    clean: np.ndarray  # whether each is clean after all
+    at: np.ndarray  # the positions of their lines, order after order
+    starts: np.ndarray  # where in ``at`` each order's lines start
+    from_catalog: dict[int, str]  # index in ``at`` -> the SKU found by product name
+
+
 class GroupResult:
     """Orders grouped: the issues grouping found, which orders are clean, and (built on
     demand) the leads of the clean orders and every order's rows by import key.
@@ -71,12 +82,18 @@ class GroupResult:
         grouping: _Grouping | None,
         keep: np.ndarray,
         issues: tuple[Issue, ...],
-        lines_of: dict[int, tuple[list[tuple[str, Any, Any]], bool]],
+        checked: _Checked | None = None,
     ) -> None:
         self._grouping = grouping
         self._keep = keep
-        self._lines_of = lines_of
+        self._checked = checked
         self.issues = issues
+
+    @functools.cached_property
+    def _lines_of(self) -> dict[int, tuple[list[tuple[str, Any, Any]], bool]]:
+        if self._grouping is None or self._checked is None:
+            return {}
+        return self._grouping.checked_lines(self._checked)
 
     @property
     def count(self) -> int:
@@ -151,7 +168,7 @@ class GroupResult:
             extra.extend(
                 Issue(row, None, ORDER_INVALID, message) for row in here if row not in faulty
             )
-        return GroupResult(g, keep, self.issues, self._lines_of), extra
+        return GroupResult(g, keep, self.issues, self._checked), extra
 
 
 def order_numbers(frame: pd.DataFrame) -> tuple[np.ndarray, int]:
@@ -427,14 +444,14 @@ def group_leads(
     The leads and the keys are built when first asked for: a check never needs them.
     """
     if len(mapped.frame) == 0:
-        return GroupResult(None, np.zeros(0, dtype=bool), (), {})
+        return GroupResult(None, np.zeros(0, dtype=bool), ())
     known_bad = set(bad_rows.keys()) if isinstance(bad_rows, Mapping) else set(bad_rows)
     if isinstance(bad_rows, Mapping):
         known_bad = {row for row in known_bad if bad_rows[row]}
     with _no_cyclic_gc():
         grouping = _Grouping(mapped, known_bad, catalog)
-        keep, issues, lines_of = grouping.screen()
-    return GroupResult(grouping, keep, tuple(issues), lines_of)
+        keep, issues, checked = grouping.screen()
+    return GroupResult(grouping, keep, tuple(issues), checked)
 
 
 @contextmanager
@@ -521,11 +538,9 @@ class _Grouping:
             counts += _filled(column)
         return counts
 
-    def screen(
-        self,
-    ) -> tuple[np.ndarray, list[Issue], dict[int, tuple[list[tuple[str, Any, Any]], bool]]]:
-        """Which orders are clean, the issues of the others, and the lines of the orders
-        that needed a closer look (``check_orders``)."""
+    def screen(self) -> tuple[np.ndarray, list[Issue], _Checked]:
+        """Which orders are clean, the issues of the others, and the orders that needed a
+        closer look (``check_orders``)."""
         layout = self.layout
         # A row needs a closer look when it is bad or lacks a product field.
         plain = ~(
@@ -536,10 +551,9 @@ class _Grouping:
         troubled[list(self.conflicts)] = True
         keep = ~troubled
         issues: list[Issue] = []
-        lines_of = self.check_orders(np.flatnonzero(troubled), issues)
-        for number, (_, clean) in lines_of.items():
-            keep[number] = clean
-        return keep, issues, lines_of
+        checked = self.check_orders(np.flatnonzero(troubled), issues)
+        keep[checked.numbers] = checked.clean
+        return keep, issues, checked
 
     def leads(
         self, keep: np.ndarray, lines_of: dict[int, tuple[list[tuple[str, Any, Any]], bool]]
@@ -592,58 +606,126 @@ class _Grouping:
         kept = keep.tolist()
         return tuple(frozen_objects(Lead, {k: list(compress(v, kept)) for k, v in fields.items()}))
 
-    def check_orders(
-        self, numbers: np.ndarray, issues: list[Issue]
-    ) -> dict[int, tuple[list[tuple[str, Any, Any]], bool]]:
-        """Orders with a bad or incomplete row or a conflict, one by one, in file order.
+    def check_orders(self, numbers: np.ndarray, issues: list[Issue]) -> _Checked:
+        """Orders with a bad or incomplete row or a conflict, in file order: which are clean
+        after all (a missing SKU found in the catalog by product name), and the issues of
+        the others, added to ``issues`` order after order.
 
-        Adds their issues and returns each one's (sku, quantity, total) lines (a missing
-        SKU looked up in the catalog) and whether the order is clean after all.
+        Whole columns at once: Python runs for the lines that lack a product field and for
+        the issues themselves, not for every line of every order looked at.
         """
-        out: dict[int, tuple[list[tuple[str, Any, Any]], bool]] = {}
-        if len(numbers) == 0:
-            return out
         layout = self.layout
-        sizes = layout.sizes[numbers].tolist()
+        sizes = layout.sizes[numbers]
         checked = np.zeros(layout.count, dtype=bool)
         checked[numbers] = True
         at = layout.by_order[checked[layout.codes[layout.by_order]]]
-        row_numbers = self.row_numbers[at].tolist()
-        skus = self.skus.take(at).to_pylist()
-        names = _text_array(self.frame, "product_name").take(at).to_pylist()
-        quantities = self.quantities[at].tolist()
-        totals = self.totals[at].tolist()
-        bad = self.bad[at].tolist()
-        order_keys = self.order_keys.take(layout.first[numbers]).to_pylist()
-        sku_at, name_at, quantity_at, total_at = (
-            self.where(f) for f in ("sku", "product_name", "quantity", "total")
+        starts = np.cumsum(sizes) - sizes
+        owner = np.repeat(np.arange(len(numbers)), sizes)  # the checked order of each line
+        labels = self.row_numbers[at]
+        good = ~self.bad[at]
+        names = _text_array(self.frame, "product_name").take(at)
+        no_sku = good & ~_filled(self.skus.take(at))
+        named = _filled(names)
+        no_quantity = good & _missing(self.quantities[at])
+        no_total = good & _missing(self.totals[at])
+
+        # the lines that lack something, one by one (a file without SKUs: all of them)
+        found: list[tuple[int, int, Issue]] = []  # (checked order, phase, issue)
+        from_catalog: dict[int, str] = {}
+        wrong = np.zeros(len(at), dtype=bool)
+        lacking = np.flatnonzero(no_sku | no_quantity | no_total)
+        if len(lacking):
+            sku_at, name_at, quantity_at, total_at = (
+                self.where(f) for f in ("sku", "product_name", "quantity", "total")
+            )
+            find = _catalog_lookup(self.catalog)
+            name_of = names.take(lacking).to_pylist()
+            for i, name, row, o in zip(
+                lacking.tolist(),
+                name_of,
+                labels[lacking].tolist(),
+                owner[lacking].tolist(),
+                strict=True,
+            ):
+                here: list[Issue] = []
+                if no_sku[i] and named[i]:
+                    sku = _sku_by_name(name, row, find, name_at, here)
+                    if sku:
+                        from_catalog[i] = sku
+                elif no_sku[i]:
+                    here.append(_required(row, "sku", sku_at))
+                if no_quantity[i]:
+                    here.append(_required(row, "quantity", quantity_at))
+                if no_total[i]:
+                    here.append(_required(row, "total", total_at))
+                if here:
+                    wrong[i] = True
+                    found.extend((o, 1, issue) for issue in here)
+
+        # an order is spoiled by a bad row, a line lacking something, or a conflict
+        conflicted = [
+            (int(np.searchsorted(numbers, number)), issue)
+            for number, said in sorted(self.conflicts.items())
+            for issue in said
+        ]
+        found.extend((o, 0, issue) for o, issue in conflicted)
+        rows_said = np.fromiter(
+            (issue.row for _, issue in conflicted if issue.row is not None), dtype=np.int64
         )
-        start = 0
-        for number, size, order_key in zip(numbers.tolist(), sizes, order_keys, strict=True):
-            end = start + size
-            found = list(self.conflicts.get(number, ()))
-            lines: list[tuple[str, Any, Any]] = []
-            for i in range(start, end):
-                row, sku, quantity, total = row_numbers[i], skus[i], quantities[i], totals[i]
-                if not bad[i]:
-                    if not sku and names[i]:
-                        sku = _sku_by_name(names[i], row, self.catalog, name_at, found)
-                    elif not sku:
-                        found.append(_required(row, "sku", sku_at))
-                    if quantity is None:
-                        found.append(_required(row, "quantity", quantity_at))
-                    if total is None:
-                        found.append(_required(row, "total", total_at))
-                lines.append((sku, quantity, total))
-            spoiled = [row for row in row_numbers[start:end] if row in self.known_bad]
-            start = end
-            spoiled.extend(issue.row for issue in found if issue.row is not None)
-            clean = not spoiled and not found
-            if not clean:
-                issues.extend(found)
-                _tell_the_rest(self.rows_of(number), set(spoiled), order_key, issues)
-            out[number] = (lines, clean)
-        return out
+        spoiling = ~good | wrong | np.isin(labels, rows_said)
+        spoiled_order = np.logical_or.reduceat(spoiling, starts) if len(at) else spoiling
+        # a row is spoiled when any of its lines is (a cell listing several products)
+        spoiled_row = np.isin(labels, labels[spoiling])
+
+        # every other row of a spoiled order says which row spoiled it (the first in the order)
+        told = spoiled_order[owner] & ~spoiled_row
+        first = np.full(len(numbers), -1, dtype=np.int64)
+        culprits = np.flatnonzero(spoiled_row)
+        orders_hit, first_at = np.unique(owner[culprits], return_index=True)
+        first[orders_hit] = labels[culprits[first_at]]
+        told_at = np.flatnonzero(told)
+        told_owner = owner[told_at]
+        message_of: dict[int, str] = {}
+        for o in np.unique(told_owner).tolist():
+            key = self.order_keys[int(layout.first[numbers[o]])].as_py()
+            order = f"Order {key}" if key else "This order"
+            message_of[o] = f"{order} is not imported because row {first[o]} has errors."
+        found.extend(
+            (o, 2, Issue(row, None, ORDER_INVALID, message_of[o]))
+            for row, o in zip(labels[told_at].tolist(), told_owner.tolist(), strict=True)
+        )
+        # order after order: its conflicts, its lines' issues, then the rows held back with it
+        found.sort(key=lambda item: (item[0], item[1]))
+        issues.extend(issue for _, _, issue in found)
+        return _Checked(numbers, ~spoiled_order, at, starts, from_catalog)
+
+    def checked_lines(
+        self, checked: _Checked
+    ) -> dict[int, tuple[list[tuple[str, Any, Any]], bool]]:
+        """Each checked order's (sku, quantity, total) lines, a SKU found by name included,
+        and whether it is clean: what its lead and its import key are made of."""
+        skus = self.skus.take(checked.at).to_pylist()
+        for i, sku in checked.from_catalog.items():
+            skus[i] = sku
+        lines = list(
+            zip(
+                skus,
+                self.quantities[checked.at].tolist(),
+                self.totals[checked.at].tolist(),
+                strict=True,
+            )
+        )
+        ends = (checked.starts + self.layout.sizes[checked.numbers]).tolist()
+        return {
+            number: (lines[start:end], clean)
+            for number, start, end, clean in zip(
+                checked.numbers.tolist(),
+                checked.starts.tolist(),
+                ends,
+                checked.clean.tolist(),
+                strict=True,
+            )
+        }
 
     def import_keys(self, checked: dict[int, tuple[list[tuple[str, Any, Any]], bool]]) -> list[str]:
         """Each order's import key: ``order:`` + its key, else ``import_key_for`` (file order)."""
@@ -801,11 +883,29 @@ def _required(row: int, field: str, column: str) -> Issue:
     return Issue(row, column, "required", f"The {field} field is required.")
 
 
+def _catalog_lookup(catalog: Catalog | None) -> Callable[[str], str | None] | None:
+    """The catalog's SKU for a product name, each distinct name looked up once."""
+    if catalog is None:
+        return None
+    known: dict[str, str | None] = {}
+
+    def find(name: str) -> str | None:
+        if name not in known:
+            known[name] = catalog.sku_for_name(name)
+        return known[name]
+
+    return find
+
+
 def _sku_by_name(
-    name: str, row: int, catalog: Catalog | None, column: str, found: list[Issue]
+    name: str,
+    row: int,
+    find: Callable[[str], str | None] | None,
+    column: str,
+    found: list[Issue],
 ) -> str:
     """The catalog's SKU for a product name, or "" and an issue saying why there is none."""
-    if catalog is None:
+    if find is None:
         found.append(
             Issue(
                 row,
@@ -816,7 +916,7 @@ def _sku_by_name(
             )
         )
         return ""
-    sku = catalog.sku_for_name(name)
+    sku = find(name)
     if sku is None:
         found.append(
             Issue(
@@ -829,23 +929,3 @@ def _sku_by_name(
         )
         return ""
     return sku
-
-
-def _tell_the_rest(
-    rows: tuple[int, ...], bad: set[int], order_key: str, issues: list[Issue]
-) -> None:
-    """Every clean row of a bad order says which row spoiled it."""
-    if not bad:
-        return
-    first_bad = min(bad, key=rows.index)
-    order = f"Order {order_key}" if order_key else "This order"
-    for row in rows:
-        if row not in bad:
-            issues.append(
-                Issue(
-                    row,
-                    None,
-                    ORDER_INVALID,
-                    f"{order} is not imported because row {first_bad} has errors.",
-                )
-            )
