@@ -12,6 +12,13 @@ taken off the order's other lines, and the order's total, shipping and discount 
 custom data. Every line sent with another amount than price x quantity carries a warning
 giving the amounts.
 
+An order paid online: when what to collect is read from another column than the order's
+total (the shopify preset collects ``Outstanding Balance`` and keeps ``Total`` as the custom
+entry ``order_total``), an order with nothing left to collect is an error,
+``nothing_to_collect``, on each of its rows (never sent with a made-up amount), and one partly
+paid collects what is left, spread over its lines as any total is, with a ``partly_paid``
+warning giving both amounts. In ``lines`` mode both are warnings: price x quantity is sent.
+
 The common path is whole columns: per-order sums and firsts with numpy, one proportional
 split for every order at once; only orders with a free or tiny line go through Python.
 """
@@ -56,8 +63,12 @@ AMOUNT_MODES: tuple[AmountMode, ...] = ("order", "lines")
 DEFAULT_MODE: AmountMode = "order"
 #: Order-level amounts (and the per-line discount) this stage reads; normalize leaves them.
 AMOUNT_FIELDS = ("order_total", "shipping", "discount", "line_discount")
-#: The custom data entries that keep the order's amounts on the lead.
-CUSTOM_KEYS = ("order_total", "shipping", "discount")
+#: The custom data entries that keep the order's amounts on the lead (``paid``: what an order
+#: partly paid online has paid already).
+CUSTOM_KEYS = ("order_total", "shipping", "discount", "paid")
+#: The custom entry holding the order's total; when a mapping fills it from another column than
+#: ``order_total``, ``order_total`` is what is left to pay (a balance) and this the order's total.
+TOTAL_KEY = CUSTOM_PREFIX + "order_total"
 #: The smallest line total the API takes, in cents.
 FLOOR = int(RULES["products.total"].low * 100)
 
@@ -189,6 +200,10 @@ class _Orders:
     shipping: np.ndarray
     discount: np.ndarray
     usable: np.ndarray  # every line has a readable, non-negative total and no error
+    #: cents, per order: what was paid already (the order's total less its balance; 0 when
+    #: unknown). ``fully_paid``: nothing left to collect on an order that costs something.
+    paid: np.ndarray
+    fully_paid: np.ndarray
 
 
 class _Settling:
@@ -243,7 +258,10 @@ class _Settling:
         codes, count = order_numbers(frame)
         orders = self.per_order(codes, count, gross, amounts)
         self.check_amounts(orders, amounts, bad)
+        if self.mode == "order":
+            self.nothing_to_collect(orders)
         self.settle(orders, gross, amounts)
+        self.say_what_was_paid(orders)
         self.keep_as_custom_data(orders)
         return self.result()
 
@@ -288,6 +306,7 @@ class _Settling:
             firsts[field], at = _first_per_order(amounts[field], codes, count)
             for number in self.conflicts(field, amounts[field], firsts[field], codes, at):
                 usable[number] = False
+        paid, fully_paid = self.payments(firsts["order_total"], codes, count)
         return _Orders(
             codes=codes,
             count=count,
@@ -301,7 +320,39 @@ class _Settling:
             shipping=firsts["shipping"],
             discount=firsts["discount"],
             usable=usable,
+            paid=paid,
+            fully_paid=fully_paid,
         )
+
+    def balance(self) -> str | None:
+        """The column of the order's total when what to collect is another one (a balance)."""
+        if TOTAL_KEY not in self.frame.columns or "order_total" not in self.frame.columns:
+            return None
+        total, collect = self.columns.get(TOTAL_KEY), self.columns.get("order_total")
+        return total if total and collect and total != collect else None
+
+    def payments(
+        self, balance: np.ndarray, codes: np.ndarray, count: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per order: cents paid already, and whether nothing is left to collect.
+
+        Only when the file gives both the order's total and what is left of it: a balance of
+        0 (or less: a refund owed) on an order whose total is above 0 is fully paid; a balance
+        under the total, partly paid. A total that cannot be read tells nothing.
+        """
+        paid = np.zeros(count, dtype=np.int64)
+        fully = np.zeros(count, dtype=bool)
+        if self.balance() is None:
+            return paid, fully
+        parsed, _ = parse_money_column(self.frame[TOTAL_KEY].astype("str"))
+        values = np.asarray(parsed.to_numpy(dtype=np.float64, na_value=np.nan))
+        total, _ = _first_per_order(values, codes, count)
+        known = ~np.isnan(total) & ~np.isnan(balance) & (total > 0)
+        left = _cents(balance)
+        fully = known & (left <= 0)
+        partly = known & (left > 0) & (left < _cents(total))
+        paid[fully | partly] = (_cents(total) - np.maximum(left, 0))[fully | partly]
+        return paid, fully
 
     def conflicts(
         self,
@@ -484,6 +535,128 @@ class _Settling:
             )
         orders.usable[numbers] = False
 
+    def order_names(self, orders: _Orders, numbers: np.ndarray) -> pa.Array:
+        """Each order of ``numbers`` as a message names it: ``Order #1074``, ``The order``."""
+        if "order_key" not in self.frame.columns:
+            return pa.array(["The order"] * len(numbers), pa.large_string())
+        keys = self.frame["order_key"].iloc[orders.first_row[numbers]].fillna("").astype("str")
+        named = _joined(_text("Order "), pa.array(keys.tolist(), pa.large_string()))
+        return pc.if_else(pa.array((keys == "").to_numpy(dtype=bool)), _text("The order"), named)
+
+    def paid_amounts(self, orders: _Orders, numbers: np.ndarray) -> pa.Array:
+        """What is left to pay and the order's total, for each order of ``numbers``:
+        ``its Outstanding Balance 11.29, its Total 220.06``."""
+        left = _cents(orders.order_total[numbers])
+        total = orders.paid[numbers] + np.maximum(left, 0)
+        return _joined(
+            _text(f"its {self.where('order_total')} "),
+            _money_texts(left),
+            _text(f", its {self.balance()} "),
+            _money_texts(total),
+        )
+
+    def nothing_to_collect(self, orders: _Orders) -> None:
+        """``order`` mode: an error on every row of an order paid already, which is not sent.
+
+        A lead's lines are what the courier collects, and WedoCOD takes none under 1.00: an
+        order paid in full can only be sent with an amount the customer does not owe.
+        """
+        numbers = np.flatnonzero(orders.usable & orders.fully_paid)
+        if len(numbers) == 0:
+            return
+        texts = _joined(
+            self.order_names(orders, numbers),
+            _text(" is already paid ("),
+            self.paid_amounts(orders, numbers),
+            _text(
+                "): there is nothing for the courier to collect, and it is not sent. To have "
+                "the courier collect it all the same, import it on its own with --amount "
+                "lines (price x quantity: "
+            ),
+            _money_texts(orders.gross[numbers]),
+            _text(")."),
+        )
+        positions = np.flatnonzero(orders.usable[orders.codes] & orders.fully_paid[orders.codes])
+        which = np.searchsorted(numbers, orders.codes[positions])
+        column = self.where("order_total")
+        self.issues += [
+            Issue(row, column, "nothing_to_collect", text)
+            for row, text in zip(
+                self.rows[positions].tolist(),
+                texts.take(pa.array(which)).to_pylist(),
+                strict=True,
+            )
+        ]
+        orders.usable[numbers] = False
+        self.notes.append(
+            f"Amounts: {len(numbers)} order(s) already paid ({column} 0.00) are not sent: "
+            "nothing for the courier to collect (nothing_to_collect)."
+        )
+
+    def say_what_was_paid(self, orders: _Orders) -> None:
+        """A warning on the first row of each order sent that was paid in part (or, with
+        ``lines``, in full): what the courier collects, and the order's total."""
+        numbers = np.flatnonzero(orders.usable & (orders.paid > 0))
+        if len(numbers) == 0:
+            return
+        names, amounts = self.order_names(orders, numbers), self.paid_amounts(orders, numbers)
+        fully = orders.fully_paid[numbers]
+        balance, total = self.where("order_total"), self.balance()
+        if self.mode == "order":
+            # orders paid in full are not sent: these are partly paid
+            texts = _joined(
+                names,
+                _text(f" is partly paid: the courier collects its {balance} "),
+                _money_texts(_cents(orders.order_total[numbers])),
+                _text(f", not its {total} "),
+                _money_texts(orders.paid[numbers] + _cents(orders.order_total[numbers])),
+                _text(" ("),
+                _money_texts(orders.paid[numbers]),
+                _text(" paid already)."),
+            )
+        else:
+            texts = _joined(
+                names,
+                pc.if_else(
+                    pa.array(fully), _text(" is already paid ("), _text(" is partly paid (")
+                ),
+                amounts,
+                _text("), yet --amount lines sends price x quantity ("),
+                _money_texts(orders.gross[numbers]),
+                pc.if_else(
+                    pa.array(fully),
+                    _text(") for the courier to collect: leave it out unless it is owed."),
+                    _text(f") for the courier to collect; --amount order collects its {balance}."),
+                ),
+            )
+        self.issues += [
+            Issue(
+                row,
+                balance,
+                "nothing_to_collect" if is_fully else "partly_paid",
+                text,
+                Severity.WARNING,
+            )
+            for row, is_fully, text in zip(
+                self.rows[orders.first_row[numbers]].tolist(),
+                fully.tolist(),
+                texts.to_pylist(),
+                strict=True,
+            )
+        ]
+        partly = int((~fully).sum())
+        if self.mode == "order":
+            self.notes.append(
+                f"Amounts: {partly} order(s) partly paid collect their {balance}, not their "
+                f"{total} (partly_paid); what was paid is kept as custom data `paid`."
+            )
+        else:
+            self.notes.append(
+                f"Amounts: {len(numbers)} order(s) paid already, in full or in part ({balance} "
+                f"under {total}), are sent with price x quantity to collect (--amount lines): "
+                "nothing_to_collect, partly_paid."
+            )
+
     def breakdown(
         self, orders: _Orders, numbers: np.ndarray, target: np.ndarray, counted: np.ndarray
     ) -> pa.Array:
@@ -494,11 +667,13 @@ class _Settling:
         line_discount = orders.line_discount[numbers] if self.mode == "order" else 0 * numbers
         discount = counted[numbers]
         shipping = _cents(orders.shipping[numbers])
-        rest = target[numbers] - orders.gross[numbers] + line_discount + discount - shipping
+        paid = orders.paid[numbers]
+        rest = target[numbers] - orders.gross[numbers] + line_discount + discount - shipping + paid
         # the discount is in the line totals already (WooCommerce's line totals)
         inside = (rest != 0) & (discount != 0) & (np.abs(rest - discount) <= 1)
         rest = np.where(inside, rest - discount, rest)
         parts = [
+            _said(paid != 0, "paid already -", _money_texts(paid)),
             _said(line_discount != 0, "line discounts -", _money_texts(line_discount)),
             _said((discount != 0) & ~inside, "order discount -", _money_texts(discount)),
             _said(shipping != 0, "shipping +", _money_texts(shipping)),
@@ -629,8 +804,11 @@ class _Settling:
         total = _cents(orders.order_total)
         shipping = _cents(orders.shipping)
         discount = np.maximum(_cents(orders.discount), orders.line_discount)
-        differs = orders.usable & np.where(
-            given, np.abs(total - orders.gross) >= 1, (shipping != 0) | (discount != 0)
+        # an order paid already has a warning of its own (say_what_was_paid)
+        differs = (
+            orders.usable
+            & (orders.paid == 0)
+            & np.where(given, np.abs(total - orders.gross) >= 1, (shipping != 0) | (discount != 0))
         )
         numbers = np.flatnonzero(differs)
         if len(numbers) == 0:
@@ -685,7 +863,8 @@ class _Settling:
     # -------------------------------------------------------------------------- custom data
 
     def keep_as_custom_data(self, orders: _Orders) -> None:
-        """The order's total (when read), shipping and discount (when not zero) as entries.
+        """The order's total (when read), shipping, discount and what was paid already (when
+        not zero) as entries.
 
         Set on each order's first row only, so that no other row of the order disagrees.
         """
@@ -700,13 +879,14 @@ class _Settling:
             "order_total": (_cents(orders.order_total), ~np.isnan(orders.order_total)),
             "shipping": (_cents(orders.shipping), np.nan_to_num(orders.shipping) != 0),
             "discount": (discount, discount != 0),
+            "paid": (orders.paid, orders.paid > 0),
         }
         for key in CUSTOM_KEYS:
             cents, keep = values[key]
             column = CUSTOM_PREFIX + key
-            source = (
-                "line_discount" if key == "discount" and "discount" not in self.columns else key
-            )
+            source = {"paid": "order_total"}.get(key, key)
+            if key == "discount" and "discount" not in self.columns:
+                source = "line_discount"
             if not keep.any() or column in frame.columns or used >= MAX_CUSTOM_ENTRIES:
                 continue
             numbers = np.flatnonzero(keep)

@@ -273,3 +273,146 @@ def test_every_order_adds_up_to_its_total_as_the_one_by_one_split_says(
 def _close(mine: list[int], expected: list[int]) -> bool:
     """The column-wise split and the one-by-one one may round a cent apart."""
     return all(abs(a - b) <= len(mine) for a, b in zip(mine, expected, strict=True))
+
+
+# ----------------------------------------------------------------------------- paid orders
+
+#: What the shopify preset reads: Outstanding Balance is collected, Total kept as custom data.
+PAID = {"order_total": "Outstanding Balance", "data:order_total": "Total"}
+
+
+def paid_line(key: str, total: float, balance: str = "", order_total: str = "") -> dict[str, Any]:
+    """A line of a Shopify order; the order's Total and Outstanding Balance on its first."""
+    first = {"order_total": balance, "data:order_total": order_total} if order_total else {}
+    return line(key, total, **first)
+
+
+def test_an_order_paid_in_full_is_not_sent_and_says_why_on_every_row() -> None:
+    result = settle([paid_line("#1074", 41.94, "0.00", "54.53"), paid_line("#1074", 10.00)], **PAID)
+    assert codes(result) == [
+        (2, "nothing_to_collect", Severity.ERROR),
+        (3, "nothing_to_collect", Severity.ERROR),
+    ]
+    assert all(i.column == "Outstanding Balance" for i in result.issues)
+    message = result.issues[0].message
+    for words in (
+        "Order #1074 is already paid",
+        "Outstanding Balance 0.00",
+        "Total 54.53",
+        "nothing for the courier to collect",
+        "--amount lines",
+        "51.94",  # price x quantity, what --amount lines would collect
+    ):
+        assert words in message, words
+    assert "total_too_small" not in {c for _, c, _ in codes(result)}
+    assert totals(result) == [41.94, 10.0]  # not settled: it is not sent
+    assert any("nothing_to_collect" in note for note in result.notes)
+
+
+def test_a_refund_owed_is_nothing_to_collect_too() -> None:
+    result = settle([paid_line("R", 50.0, "-5.00", "50.00")], **PAID)
+    assert codes(result) == [(2, "nothing_to_collect", Severity.ERROR)]
+
+
+def test_a_partly_paid_order_collects_its_balance_spread_over_its_lines() -> None:
+    # Shopify #1058: "paid" yet 11.29 outstanding of its 220.06 (taxes 35.30 on 184.76)
+    prices = [64.80, 72.00, 8.49, 9.99, 14.99, 14.49]
+    records = [paid_line("#1058", prices[0], "11.29", "220.06")]
+    records += [paid_line("#1058", price) for price in prices[1:]]
+    result = settle(records, **PAID)
+    sent = np.rint(np.array(totals(result)) * 100).astype(int)
+    assert sent.sum() == 1129 and sent.min() >= FLOOR
+    warnings = [i for i in result.issues if i.code == "partly_paid"]
+    assert [(i.row, i.column, i.severity) for i in warnings] == [
+        (2, "Outstanding Balance", Severity.WARNING)
+    ]
+    assert warnings[0].message == (
+        "Order #1058 is partly paid: the courier collects its Outstanding Balance 11.29, "
+        "not its Total 220.06 (208.77 paid already)."
+    )
+    # the lines say what made the difference: the payment, then the taxes
+    adjusted = next(i for i in result.issues if i.code == "amount_adjusted").message
+    assert "paid already -208.77, other charges (taxes, fees...) +35.30" in adjusted
+    frame = result.mapped.frame
+    assert frame["data:paid"].tolist() == ["208.77"] + [""] * 5
+    assert frame["data:order_total"].tolist()[0] == "220.06"  # the Total, as the file says
+    assert any("partly_paid" in note for note in result.notes)
+
+
+def test_an_order_owing_its_whole_total_is_a_plain_cod_order() -> None:
+    result = settle([paid_line("#71737", 600.0, "1700.00", "1700.00"), line("#71737", 1400.0)],
+                    **PAID)  # fmt: skip
+    assert totals(result) == [510.0, 1190.0]
+    assert {c for _, c, _ in codes(result)} == {"amount_adjusted"}
+    assert "data:paid" not in result.mapped.frame.columns
+
+
+def test_paid_is_only_said_when_the_total_comes_from_another_column() -> None:
+    # order_total and data:order_total from one column: a 0.00 total is what it always was
+    result = settle(
+        [paid_line("A", 10.0, "0.00", "0.00")],
+        order_total="Total",
+        **{"data:order_total": "Total"},
+    )
+    assert codes(result) == [(2, "total_too_small", Severity.ERROR)]
+    # an order costing nothing is not "paid"; nor is one whose Total cannot be read
+    result = settle([paid_line("B", 10.0, "0.00", "0.00")], **PAID)
+    assert codes(result) == [(2, "total_too_small", Severity.ERROR)]
+    result = settle([paid_line("C", 10.0, "8.00", "n/a")], **PAID)
+    assert totals(result) == [8.0]
+    assert [c for _, c, _ in codes(result)] == ["amount_adjusted"]
+
+
+def test_a_balance_too_small_for_its_lines_is_still_total_too_small() -> None:
+    result = settle([paid_line("D", 30.0, "1.50", "60.00"), paid_line("D", 30.0)], **PAID)
+    assert codes(result) == [
+        (2, "total_too_small", Severity.ERROR),
+        (3, "total_too_small", Severity.ERROR),
+    ]
+    assert "Outstanding Balance comes to 1.50 for 2 product lines" in result.issues[0].message
+
+
+def test_lines_mode_sends_paid_orders_with_a_warning_instead() -> None:
+    records = [
+        paid_line("P", 40.0, "0.00", "54.53"),
+        paid_line("P", 10.0),
+        paid_line("Q", 100.0, "20.00", "120.00"),
+        paid_line("S", 100.0, "120.00", "120.00"),
+    ]
+    result = settle(records, "lines", **PAID)
+    assert totals(result) == [40.0, 10.0, 100.0, 100.0]
+    assert codes(result) == [
+        (2, "nothing_to_collect", Severity.WARNING),
+        (4, "partly_paid", Severity.WARNING),
+        (5, "total_differs", Severity.WARNING),  # unpaid: as before
+    ]
+    assert "yet --amount lines sends price x quantity (50.00)" in result.issues[0].message
+    assert "--amount order collects its Outstanding Balance" in result.issues[1].message
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 50_000), min_size=1, max_size=6),
+    st.integers(1, 400_000),
+    st.integers(0, 400_000),
+)
+def test_a_paid_order_collects_its_balance_to_the_cent_or_is_refused(
+    lines: list[int], total: int, balance: int
+) -> None:
+    balance = min(balance, total)
+    records = [paid_line("X", lines[0] / 100, f"{balance / 100:.2f}", f"{total / 100:.2f}")]
+    records += [paid_line("X", cents / 100) for cents in lines[1:]]
+    result = settle(records, **PAID)
+    found = {c for _, c, _ in codes(result)}
+    if balance == 0:
+        assert found == {"nothing_to_collect"}
+        return
+    if balance < FLOOR * len(lines):
+        assert found == {"total_too_small"}
+        return
+    sent = np.rint(np.array(totals(result)) * 100).astype(int)
+    assert sent.sum() == balance and sent.min() >= FLOOR
+    assert ("partly_paid" in found) == (balance < total)
+    if balance < total:
+        paid = result.mapped.frame["data:paid"].iloc[0]
+        assert round(float(paid) * 100) + balance == total
