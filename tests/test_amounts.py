@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,10 @@ from importer.amounts import (
     settle_amounts,
 )
 from importer.model import Severity
+from importer.pipeline import SourceOptions, check_file, prepare_file
 from tests.test_validate import mapped_table, row
+
+RESEARCH = Path(__file__).resolve().parents[2] / "shared" / "research" / "samples"
 
 # ----------------------------------------------------------------------------- allocation
 
@@ -416,3 +421,118 @@ def test_a_paid_order_collects_its_balance_to_the_cent_or_is_refused(
     if balance < total:
         paid = result.mapped.frame["data:paid"].iloc[0]
         assert round(float(paid) * 100) + balance == total
+
+
+# ----------------------------------------------------------------------------- end to end
+
+SHOPIFY = [
+    "Name", "Financial Status", "Created at", "Subtotal", "Shipping", "Total",
+    "Discount Amount", "Outstanding Balance", "Lineitem quantity", "Lineitem name",
+    "Lineitem price", "Lineitem sku", "Lineitem discount", "Billing Name", "Billing Address1",
+    "Billing City", "Billing Country", "Billing Phone", "Shipping Name", "Shipping Address1",
+    "Shipping City", "Shipping Country", "Shipping Phone", "Phone",
+]  # fmt: skip
+
+
+def shopify_order(
+    name: str, status: str, total: str, balance: str, prices: list[str], shipping: str = "0.00"
+) -> list[dict[str, str]]:
+    """A Shopify order's rows: order fields on the first, the others continuation rows."""
+    rows = []
+    for n, price in enumerate(prices):
+        row = {
+            "Name": name,
+            "Created at": "2026-04-06 01:48:03 +0100",
+            "Lineitem quantity": "1",
+            "Lineitem name": f"Product {n}",
+            "Lineitem price": price,
+            "Lineitem sku": f"SKU-00{n + 1}",
+            "Lineitem discount": "0.00",
+        }
+        if n == 0:
+            row.update(
+                {
+                    "Financial Status": status, "Subtotal": price, "Shipping": shipping,
+                    "Total": total, "Discount Amount": "0.00", "Outstanding Balance": balance,
+                    "Shipping Name": "Salma Idrissi", "Shipping Address1": "12 Rue Atlas",
+                    "Shipping City": "Rabat", "Shipping Country": "MA",
+                    "Shipping Phone": "0612345678",
+                }
+            )  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def write_shopify(path: Path, rows: list[dict[str, str]], header: list[str]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def outcomes(path: Path, **options: Any) -> dict[int, tuple[str, set[str]]]:
+    """Each row's outcome and issue codes, from a check of the whole file."""
+    result = check_file(path, SourceOptions(**options), write=False)
+    return {o.row: (str(o.outcome), {i.code for i in o.errors}) for o in result.rows}
+
+
+def test_a_shopify_export_sends_what_is_owed_and_holds_paid_orders_back(tmp_path: Path) -> None:
+    rows = [
+        *shopify_order("#2001", "pending", "1500.00", "1500.00", ["1400.00"], "100.00"),
+        *shopify_order("#2002", "paid", "530.00", "0.00", ["250.00", "250.00"], "30.00"),
+        *shopify_order("#2003", "partially_paid", "530.00", "200.00", ["300.00", "200.00"]),
+    ]
+    path = write_shopify(tmp_path / "orders_export.csv", rows, SHOPIFY)
+    found = outcomes(path)
+    assert found[2] == ("valid", {"amount_adjusted"})
+    assert found[3] == found[4] == ("invalid", {"nothing_to_collect"})
+    assert found[5][0] == found[6][0] == "valid"
+    assert found[5][1] == {"partly_paid", "amount_adjusted"}
+    leads = {lead.key: lead for lead in prepare_file(path, SourceOptions()).leads}
+    assert set(leads) == {"order:#2001", "order:#2003"}
+    assert [p.total for p in leads["order:#2001"].products] == [1500.0]
+    assert [p.total for p in leads["order:#2003"].products] == [120.0, 80.0]
+    entries = {e.key: e.value for e in leads["order:#2003"].data}
+    assert (entries["order_total"], entries["paid"]) == ("530.00", "330.00")
+
+    # the same file exported without Outstanding Balance: the Total is collected, as before
+    older = write_shopify(
+        tmp_path / "older.csv", rows, [c for c in SHOPIFY if c != "Outstanding Balance"]
+    )
+    found = outcomes(older)
+    assert {state for state, _ in found.values()} == {"valid"}
+    assert not {"nothing_to_collect", "partly_paid"} & set().union(*(c for _, c in found.values()))
+    leads = {lead.key: lead for lead in prepare_file(older, SourceOptions()).leads}
+    assert [p.total for p in leads["order:#2002"].products] == [265.0, 265.0]
+
+
+def test_the_real_multiline_export_holds_back_its_paid_orders() -> None:
+    path = RESEARCH / "shopify_multiline_ca_REDACTED.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is not available here")
+    with path.open(encoding="utf-8", newline="") as handle:
+        lines = list(csv.DictReader(handle))
+    first = {line["Name"]: line for line in lines if line["Total"]}
+    paid = {n for n, line in first.items() if float(line["Outstanding Balance"]) == 0}
+    partly = {
+        n
+        for n, line in first.items()
+        if 0 < float(line["Outstanding Balance"]) < float(line["Total"])
+    }
+    assert len(paid) == 18 and partly == {"#1058", "#1095"}
+    found = outcomes(path)
+    for number, line in enumerate(lines, start=2):
+        codes_here = found[number][1]
+        assert ("nothing_to_collect" in codes_here) == (line["Name"] in paid), number
+        assert "total_too_small" not in codes_here, number
+        is_first = first.get(line["Name"]) is line
+        assert ("partly_paid" in codes_here) == (is_first and line["Name"] in partly), number
+
+
+def test_the_real_cod_export_owes_every_total() -> None:
+    path = RESEARCH / "shopify_cod_bd_REDACTED.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is not available here")
+    found = outcomes(path)
+    assert not {"nothing_to_collect", "partly_paid"} & set().union(*(c for _, c in found.values()))

@@ -83,7 +83,9 @@ def test_shopify_sample_maps_lines_and_falls_back_on_continuation_rows() -> None
     assert second["full_name"] == ""  # lead-level values come from the order's first row
     assert second["phone"] == "+212612457893"  # Shopify repeats only `Phone` on later rows
     assert first["unit_price"] == "149.00" and first["total"] == ""
-    assert dict(mapping.custom) == {"Name": "order", "Email": "email", "Created at": "order_date"}
+    assert dict(mapping.custom) == {
+        "Name": "order", "Email": "email", "Created at": "order_date", "Total": "order_total"
+    }  # fmt: skip
 
 
 def test_woocommerce_sample_falls_back_to_billing_and_uses_unit_cost() -> None:
@@ -123,6 +125,21 @@ def test_older_shopify_header_without_trailing_columns_is_still_shopify() -> Non
     old = columns[: columns.index("Shipping Province Name") + 1]
     assert preset_mapping("shopify", headers_table(*old)).preset == "shopify"
     assert detect_mapping(headers_table(*old)).preset == "shopify"
+
+
+def test_shopify_collects_the_outstanding_balance_else_the_total() -> None:
+    header = (SAMPLES / "shopify_orders.csv").read_text(encoding="utf-8").splitlines()[0]
+    columns = header.split(",")
+    mapping = preset_mapping("shopify", headers_table(*columns))
+    assert mapping.fields["order_total"] == FieldSource(columns=("Outstanding Balance",))
+    # the order's Total stays on the lead, where the amounts stage finds it
+    assert ("Total", "order_total") in mapping.custom
+    # the 66-column variant ends at Tax 5 Value: no Outstanding Balance, the Total is collected
+    old = [c for c in columns[: columns.index("Tax 5 Value") + 1] if c != "Outstanding Balance"]
+    mapping = preset_mapping("shopify", headers_table(*old))
+    assert mapping.fields["order_total"] == FieldSource(columns=("Total",))
+    described = dict(describe_mapping(mapping, headers_table(*old)))
+    assert described["order_total"] == "Total" and described["data:order_total"] == "Total"
 
 
 def test_woocommerce_snake_case_labels() -> None:
@@ -570,10 +587,11 @@ def test_describe_lists_fields_custom_data_and_ignored_columns() -> None:
     assert described["total"] == "computed: unit_price x quantity"
     assert described["area"] == "not mapped (optional)"
     assert described["data:order"] == "Name"
-    assert described["order_total"] == "Total"
+    assert described["order_total"] == "Outstanding Balance"
+    assert described["data:order_total"] == "Total"
     assert described["country"] == "Shipping Country, else Billing Country"
-    # 79 columns: 22 read by fields, Email and Created at as custom data
-    assert described["ignored"].startswith("55 column(s): Financial Status")
+    # 79 columns: 23 read by fields, Email and Created at as custom data
+    assert described["ignored"].startswith("54 column(s): Financial Status")
 
 
 # ---------------------------------------------------------------------------- whole words
@@ -688,7 +706,7 @@ def test_suggestions_come_from_real_similarity() -> None:
 
 def test_presets_read_the_order_amounts_and_the_country() -> None:
     shopify = detect_mapping(read_table(SAMPLES / "shopify_orders.csv"))
-    assert shopify.fields["order_total"].columns == ("Total",)
+    assert shopify.fields["order_total"].columns == ("Outstanding Balance",)
     assert shopify.fields["shipping"].columns == ("Shipping",)
     assert shopify.fields["discount"].columns == ("Discount Amount",)
     assert shopify.fields["line_discount"].columns == ("Lineitem discount",)
