@@ -370,13 +370,29 @@ def _arrow_text(column: pd.Series) -> Any:
     return pa.array(column, pa.string(), from_pandas=True)
 
 
+#: The first characters of a cell `csv_cell` may escape (an apostrophe, then a formula start).
+_CSV_FIRST = ("'", "=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
 def _csv_array(values: Any) -> Any:
-    """`csv_cell` over a whole Arrow string array."""
-    risky = pc.match_substring_regex(values, _CSV_RISKY.pattern)
+    """`csv_cell` over a whole Arrow string array.
+
+    The regexes run only on the cells whose first character could start a formula (a few
+    per column: phones written +212..., negative amounts), the rest is one lookup each.
+    """
+    first = pc.utf8_slice_codeunits(values, 0, 1)
+    maybe = pc.fill_null(pc.is_in(first, value_set=pa.array(_CSV_FIRST, first.type)), False)
+    if not pc.any(maybe).as_py():
+        return values
+    some = pc.filter(values, maybe)
+    risky = pc.and_(
+        pc.match_substring_regex(some, _CSV_RISKY.pattern),
+        pc.invert(pc.match_substring_regex(some, _CSV_PLAIN_NUMBER.pattern)),
+    )
     if not pc.any(risky).as_py():
         return values
-    risky = pc.and_(risky, pc.invert(pc.match_substring_regex(values, _CSV_PLAIN_NUMBER.pattern)))
-    return pc.if_else(risky, pc.binary_join_element_wise("'", values, ""), values)
+    escaped = pc.if_else(risky, pc.binary_join_element_wise("'", some, ""), some)
+    return pc.replace_with_mask(values, maybe, escaped)
 
 
 # --- XLSX ----------------------------------------------------------------------------------
