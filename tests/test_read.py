@@ -85,6 +85,29 @@ def test_quoted_newlines_count_one_record(tmp_path: Path) -> None:
     assert table.frame.loc[3, "note"] == "" and table.frame.loc[4, "note"] == ""
 
 
+def test_cells_on_several_lines_across_parse_blocks_are_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the fast parse (no line breaks in cells) fails where a block ends inside a quoted cell;
+    # the careful one then reads every cell whole, however the file is cut into blocks
+    import importer.read
+
+    monkeypatch.setattr(importer.read, "CSV_BLOCK_SIZE", 4096)
+    lines = ["id,note,qty"]
+    for n in range(2000):
+        note = f'"call first\nthen ring twice, {n}"' if n % 3 == 0 else f"plain {n}"
+        lines.append(f"{n},{note},{n % 5 + 1}")
+    table = read_table(write(tmp_path / "notes.csv", "\n".join(lines) + "\n"))
+    assert len(table.frame) == 2000
+    assert table.frame["note"].tolist()[:4] == [
+        "call first\nthen ring twice, 0",
+        "plain 1",
+        "plain 2",
+        "call first\nthen ring twice, 3",
+    ]
+    assert table.frame["qty"].tolist()[-1] == str(1999 % 5 + 1)
+
+
 def test_everything_stays_text(tmp_path: Path) -> None:
     text = "phone,zip,qty,na,price\n0612345678,'0183,007,N/A,1.10\n"
     table = read_table(write(tmp_path / "t.csv", text))
