@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Any, ClassVar, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ __all__ = [
     "BAD_PHONE",
     "EMPTY_PHONE",
     "POSSIBLE_PHONE",
+    "SEVERAL_PHONES",
     "VALID_PHONE",
     "NormalizeOptions",
     "PhoneFormat",
@@ -55,6 +56,7 @@ ISSUE_ORDER = {
     "invalid_phone": 1,
     "phone_fallback": 1,
     "phone_not_used": 1,
+    "several_phones": 1,
     "unlisted_phone": 1,
     "invalid_quantity": 2,
     "invalid_number": 3,
@@ -150,10 +152,11 @@ def normalize_lines(mapped: MappedT, options: NormalizeOptions) -> tuple[MappedT
 
     if "phone" in results:
         phones, status = results.pop("phone")
-        frame["phone"], found = _settle_phones(
+        frame["phone"], found, several = _settle_phones(
             mapped.frame, frame, phones, status, regions, columns, options
         )
         issues += found
+        issues += _keep_other_phones(frame, several, columns, options)
     problems: dict[str, tuple[str, Callable[[str], str]]] = {
         "quantity": ("invalid_quantity", lambda v: f"'{v}' is not a whole number of items"),
     }
@@ -231,6 +234,36 @@ def _row_regions(frame: pd.DataFrame, column: str, default: str) -> tuple[pd.Ser
     return iso, issues
 
 
+class _Several(NamedTuple):
+    """A phone cell holding several numbers whose chosen one is sent."""
+
+    position: int
+    #: the cell as written, and the header of its source column
+    cell: str
+    column: str
+    region: str
+
+
+def _phone_sources(
+    original: pd.DataFrame, positions: np.ndarray
+) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """Where the phones at ``positions`` were read from.
+
+    Returns the column groups (``phone#0``..., none when the phone has one column), the
+    cells at ``positions`` of each (of the phone column when there are none), and the group
+    each phone came from: its first non-empty one.
+    """
+    choices = sorted(
+        (c for c in original.columns if _is_phone_choice(c)),
+        key=lambda c: int(c[len(PHONE_CHOICE) :]),
+    )
+    if not choices:
+        cells = [_as_text(original["phone"].iloc[positions]).to_numpy(dtype=object)]
+        return [], cells, np.zeros(len(positions), dtype=np.int64)
+    cells = [_as_text(original[c].iloc[positions]).to_numpy(dtype=object) for c in choices]
+    return choices, cells, np.argmax(np.stack([group != "" for group in cells]), axis=0)
+
+
 def _settle_phones(
     original: pd.DataFrame,
     frame: pd.DataFrame,
@@ -239,41 +272,48 @@ def _settle_phones(
     regions: pd.Series | None,
     columns: dict[str, str],
     options: NormalizeOptions,
-) -> tuple[pd.Series, list[Issue]]:
-    """The phones to send, and what to say about the cells that were not plain valid numbers.
+) -> tuple[pd.Series, list[Issue], list[_Several]]:
+    """The phones to send, what to say about the cells that were not plain valid numbers,
+    and the cells holding several numbers (for `_keep_other_phones`).
 
     A fallback phone column (Billing Phone after Shipping Phone) stands in for a number that
     is not valid; a cell that is no phone at all is an error unless its order has a phone on
     another row (only one phone is sent per order); a possible number in no listed range is
-    sent with a warning. Only those cells are looked at one by one.
+    sent with a warning. A cell holding several numbers sends one of its own, with no
+    fallback. Only those cells are looked at one by one.
     """
     default = options.region.upper()
+    rows = frame.index
+    phone_column = columns.get("phone", "phone")
+
+    def region_of(position: int) -> str:
+        if regions is None:
+            return default
+        return str(regions.iloc[position]) or default
+
+    def header(choices: list[str], group: int) -> str:
+        return columns.get(choices[group], phone_column) if choices else phone_column
+
+    listed = np.flatnonzero(status == SEVERAL_PHONES)
+    choices, cells, source = _phone_sources(original, listed)
+    several = [
+        _Several(at, str(cells[source[n]][n]), header(choices, int(source[n])), region_of(at))
+        for n, at in enumerate(listed.tolist())
+    ]
     unsettled = np.flatnonzero((status == BAD_PHONE) | (status == POSSIBLE_PHONE))
     if len(unsettled) == 0:
-        return phones, []
-    rows = frame.index
-    choices = sorted(
-        (c for c in original.columns if _is_phone_choice(c)),
-        key=lambda c: int(c[len(PHONE_CHOICE) :]),
-    )
+        return phones, [], several
     # the cells in question, of the phone column and of each column group it was read from
+    choices, cells, source = _phone_sources(original, unsettled)
     found = status[unsettled].copy()
     sent = phones.iloc[unsettled].to_numpy(dtype=object).copy()
-    cells = [_as_text(original["phone"].iloc[unsettled]).to_numpy(dtype=object)]
-    source = np.zeros(len(unsettled), dtype=np.int64)
-    if choices:
-        cells = [_as_text(original[c].iloc[unsettled]).to_numpy(dtype=object) for c in choices]
-        source = np.argmax(np.stack([group != "" for group in cells]), axis=0)
     here = [str(cells[source[n]][n]) for n in range(len(unsettled))]
 
     def region_at(n: int) -> str:
-        if regions is None:
-            return default
-        return str(regions.iloc[unsettled[n]]) or default
+        return region_of(int(unsettled[n]))
 
     def column_of(n: int) -> str:
-        phone_column = columns.get("phone", "phone")
-        return columns.get(f"{PHONE_CHOICE}{source[n]}", phone_column) if choices else phone_column
+        return header(choices, int(source[n]))
 
     issues: list[Issue] = []
     replaced = np.zeros(len(unsettled), dtype=bool)
@@ -289,6 +329,16 @@ def _settle_phones(
             None if regions is None else regions.iloc[at],
         )
         good = got == VALID_PHONE
+        for k in np.flatnonzero(got == SEVERAL_PHONES).tolist():
+            # a fallback cell holding several numbers stands in when the one it sends is valid
+            n = int(candidates[k])
+            cell = str(cells[group][n])
+            listing = _cell_phones(_stripped_cells([cell])[0], region_at(n))
+            if listing is not None and listing.numbers[listing.chosen][1] == VALID_PHONE:
+                good[k] = True
+                several.append(
+                    _Several(int(at[k]), cell, columns.get(column, column), region_at(n))
+                )
         for n, phone in zip(
             candidates[good].tolist(), text.to_numpy(dtype=object)[good].tolist(), strict=True
         ):
@@ -350,7 +400,94 @@ def _settle_phones(
             )
         else:
             issues.append(Issue(row, column, "invalid_phone", phone_problem(cell, region)))
-    return result, issues
+    return result, issues, several
+
+
+def _stripped_cells(cells: list[str]) -> list[str]:
+    """Phone cells as `read_phone_column` reads them, spreadsheet junk stripped."""
+    array: pa.Array = _strip_spreadsheet_junk(pd.Series(cells, dtype="str"))
+    return [str(text) for text in array.to_pylist()]
+
+
+def _keep_other_phones(
+    frame: pd.DataFrame,
+    several: list[_Several],
+    columns: dict[str, str],
+    options: NormalizeOptions,
+) -> list[Issue]:
+    """A ``several_phones`` warning for each cell holding several numbers, and the numbers
+    not sent kept in custom data ``phone_2``, ``phone_3``... so that the call centre sees them.
+
+    They are written like the phone sent, as far as the 99 custom entries allow (before the
+    text limits take their share). ``frame`` and ``columns`` are changed in place.
+    """
+    if not several:
+        return []
+    default = options.region.upper()
+    several = sorted(several)
+    texts = _stripped_cells([s.cell for s in several])
+    listings = [_cell_phones(text, s.region) for text, s in zip(texts, several, strict=True)]
+    others = [
+        [
+            _format(number, options.phone_format, default, status == VALID_PHONE)
+            for n, (number, status) in enumerate(listing.numbers)
+            if n != listing.chosen
+        ]
+        if listing is not None
+        else []
+        for listing in listings
+    ]
+    used = sum(1 for c in frame.columns if isinstance(c, str) and c.startswith(CUSTOM_PREFIX))
+    wanted = min(max(len(numbers) for numbers in others), MAX_CUSTOM_ENTRIES - used)
+    keys: list[str] = []
+    n = 2
+    while len(keys) < wanted:
+        if f"{CUSTOM_PREFIX}phone_{n}" not in frame.columns:
+            keys.append(f"phone_{n}")
+        n += 1
+    positions = np.zeros(len(frame), dtype=bool)
+    positions[[s.position for s in several]] = True
+    mask = pa.array(positions)
+    blank = pc.fill_null(pa.nulls(len(frame), pa.large_string()), "")
+    for k, key in enumerate(keys):
+        values = pa.array([o[k] if k < len(o) else "" for o in others], pa.large_string())
+        frame[CUSTOM_PREFIX + key] = _from_arrow(
+            pc.replace_with_mask(blank, mask, values), frame.index
+        )
+        columns[CUSTOM_PREFIX + key] = columns.get("phone", "phone")
+    sent = frame["phone"].iloc[[s.position for s in several]].tolist()
+    issues = []
+    for cell, phone, listing, numbers in zip(several, sent, listings, others, strict=True):
+        message = f"'{' '.join(cell.cell.split())}' holds several phone numbers: sent {phone}"
+        if listing is not None:
+            number, status = listing.numbers[listing.chosen]
+            rank = _mobile_rank(number, status, cell.region)
+            if listing.chosen > 0:
+                what = ("mobile number", "valid number", "number")[rank % 3]
+                where = f" in {country_name(cell.region)}" if rank < 3 else ""
+                message += f", the first {what}{where}"
+            if status == POSSIBLE_PHONE:
+                message += " (in no range libphonenumber lists as assigned: check that it is right)"
+        kept, lost = numbers[: len(keys)], numbers[len(keys) :]
+        if kept:
+            verb = "is" if len(kept) == 1 else "are"
+            message += (
+                f"; {', '.join(kept)} {verb} kept in custom data {', '.join(keys[: len(kept)])}"
+            )
+        if lost:
+            message += f"; {', '.join(lost)} could not be kept (no custom data entry left)"
+        for piece in listing.junk if listing is not None else ():
+            message += f"; {phone_problem(piece, cell.region)}: left out"
+        issues.append(
+            Issue(
+                int(frame.index[cell.position]),
+                cell.column,
+                "several_phones",
+                message + ".",
+                Severity.WARNING,
+            )
+        )
+    return issues
 
 
 def _first_phone_of_order(keys: pd.Series, phones: pd.Series, positions: np.ndarray) -> np.ndarray:
@@ -686,10 +823,29 @@ MA_SHAPE = r"^(?:(?:\+|00)2120?|2120?|0)?(?P<national>[5-8]\d{8})$"
 DIGITS_ONLY = r"^\+?[0-9]*$"
 SEPARATORS = rf"[{SPACES}\-.()\x{{2010}}-\x{{2015}}]"
 SCIENTIFIC = re.compile(r"^\d+(?:[.,]\d+)?[eE][+-]?\d+$")
-MULTI_SEPARATORS = re.compile(r"[/|,;&]|\s-\s|\s{2,}")
 #: Words around a number ("(whatsapp)", "tel", "ext"): a bracket with a letter in it, or
 #: letters. Brackets of digits are an area code, "(705) 571-5151", or a trunk "(0)".
 LETTERS = re.compile(r"\([^)]*[^\W\d_][^)]*\)|[^\W\d_]+")
+#: What people put between the numbers of a cell listing several: a slash, a bar, a comma
+#: or semicolon (Latin or Arabic), "&", a line break, a dash between spaces, or words
+#: ("ou", "or", "و", "(whatsapp)").
+PHONE_LIST = re.compile(rf"[/|,;&\n\r\u060c\u061b]|\s-\s|{LETTERS.pattern}")
+#: A digit group of a phone piece ("+212", "06", "612-345" is two), and the most digits one
+#: phone number has (libphonenumber's limit for a national number).
+DIGIT_GROUP = re.compile(r"\+?\d+")
+MAX_DIGITS = 17
+#: The fewest digits of a number worth trying when a piece is cut (the API takes 7+ characters).
+MIN_DIGITS = 6
+#: Beyond this many digit groups, a piece is not cut between them (it is junk).
+MAX_GROUPS = 24
+#: libphonenumber's number types that a courier can call and text on the way.
+MOBILE_TYPES = (
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+)
+#: Where a country's mobile numbers start (national digits), for numbers in ranges that
+#: libphonenumber does not list yet: ANRT gives Morocco's 06 and 07 blocks to mobiles only.
+MOBILE_BLOCKS = {"MA": ("6", "7")}
 
 
 def _strip_spreadsheet_junk(values: pd.Series) -> pa.Array:
@@ -715,6 +871,9 @@ VALID_PHONE = 1
 POSSIBLE_PHONE = 2
 #: Not a phone number: wrong length, no digits, lost digits. An error.
 BAD_PHONE = 3
+#: Several numbers in one cell ("0612345678 / 0698765432"): the one to send is in the text,
+#: and `normalize_lines` keeps the others in custom data (``phone_2``...), with a warning.
+SEVERAL_PHONES = 4
 
 
 def read_phone_column(
@@ -731,7 +890,8 @@ def read_phone_column(
     the others in E.164 (+27649040482): a foreign number's national form would be dialled as
     a local one. ``e164`` writes +212612345678; ``raw`` only strips spreadsheet junk and
     judges nothing. In Morocco a 9-digit number starting 5-8 has lost its leading 0 (Excel)
-    and gets it back. In a cell holding several numbers, the first valid one is kept.
+    and gets it back. A cell holding several numbers ("0612345678 / 0698765432") has the
+    text of the one to send (the first mobile) and the status ``SEVERAL_PHONES``.
     Common Moroccan shapes are settled on the whole column at once; only the other distinct
     values go through libphonenumber, once each per country.
     """
@@ -889,6 +1049,10 @@ def _parse_one(candidate: str, region: str) -> tuple[phonenumbers.PhoneNumber | 
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return None, BAD_PHONE
+    if number.extension:
+        # "0612345678, 0698765432" reads as an extension (a comma dials one): no courier
+        # dials an extension, and it is more often a second number.
+        return None, BAD_PHONE
     if phonenumbers.is_valid_number(number):
         return number, VALID_PHONE
     possible = phonenumbers.is_possible_number_with_reason(number)
@@ -902,37 +1066,156 @@ def _parse_one(candidate: str, region: str) -> tuple[phonenumbers.PhoneNumber | 
     return number, POSSIBLE_PHONE
 
 
+#: MA_SHAPE, SEPARATORS and the listed Moroccan ranges for Python's re, for the few cells
+#: read one by one (a cell listing numbers is read piece by piece).
+MA_SHAPE_ONE = re.compile(MA_SHAPE)
+SEPARATORS_ONE = re.compile(r"[\s\-.()\u2010-\u2015]")
+MA_LISTED_ONE = re.compile(f"(?:{MA_NUMBER})")
+
+
+def _read_one(text: str, region: str) -> tuple[phonenumbers.PhoneNumber | None, int]:
+    """One number written in ``text``, or BAD_PHONE; a Moroccan number's lost 0 put back.
+
+    A Moroccan shape is settled as `_moroccan_shapes` settles it, without libphonenumber.
+    """
+    if region == "MA":
+        shape = MA_SHAPE_ONE.match(SEPARATORS_ONE.sub("", text))
+        if shape is not None:
+            national = shape.group("national")
+            number = phonenumbers.PhoneNumber(country_code=212, national_number=int(national))
+            return number, VALID_PHONE if MA_LISTED_ONE.fullmatch(national) else POSSIBLE_PHONE
+    digits = re.sub(r"\D", "", text)
+    if region == "MA" and re.fullmatch(r"[5-8]\d{8}", digits) and "+" not in text:
+        text = "0" + digits  # the leading zero lost to a number-formatted cell
+    return _parse_one(text, region)
+
+
 def _parse_phone(value: str, fmt: PhoneFormat, region: str, default: str) -> tuple[str, int]:
     """One distinct leftover value -> (formatted phone, status); "" when it is no phone."""
     if SCIENTIFIC.match(value.replace(" ", "")):
         return "", BAD_PHONE
-    cleaned = LETTERS.sub(" ", value).strip(" :,;/-")
-    digits = re.sub(r"\D", "", cleaned)
-    if region == "MA" and re.fullmatch(r"[5-8]\d{8}", digits) and "+" not in cleaned:
-        cleaned = "0" + digits  # the leading zero lost to a number-formatted cell
-    number, status = _parse_one(cleaned, region)
-    if status != VALID_PHONE and len(digits) > 12:
-        # Several numbers in one cell ("0612345678 / 0698765432"): keep the first valid one,
-        # trying the parts between separators first (libphonenumber's matcher is slow).
-        parts = [_parse_one(p, region) for p in MULTI_SEPARATORS.split(cleaned) if p.strip()]
-        found = next((p for p in parts if p[1] == VALID_PHONE), None)
-        if found is None:
-            matches = phonenumbers.PhoneNumberMatcher(cleaned, region)
-            found = next(
-                (
-                    (m.number, VALID_PHONE)
-                    for m in matches
-                    if phonenumbers.is_valid_number(m.number)
-                ),
-                None,
-            )
-        if found is None and status != POSSIBLE_PHONE:
-            found = next((p for p in parts if p[1] == POSSIBLE_PHONE), None)
+    number, status = _read_one(LETTERS.sub(" ", value).strip(" :,;/-"), region)
+    if status == BAD_PHONE:
+        # no one number: it may be several ("0612345678 / 0698765432")
+        found = _cell_phones(value, region)
         if found is not None:
-            number, status = found
+            number, status = found.numbers[found.chosen]
+            if found.several:
+                return _format(number, fmt, default, status == VALID_PHONE), SEVERAL_PHONES
     if number is None or status == BAD_PHONE:
         return "", BAD_PHONE
     return _format(number, fmt, default, status == VALID_PHONE), status
+
+
+@dataclass(frozen=True)
+class _CellPhones:
+    """The numbers of a phone cell that is no one number, in the cell's order.
+
+    ``numbers`` are (number, ``VALID_PHONE`` or ``POSSIBLE_PHONE``), each number once;
+    ``junk`` the pieces that are no phone number, as written; ``chosen`` the number to send.
+    """
+
+    numbers: tuple[tuple[phonenumbers.PhoneNumber, int], ...]
+    junk: tuple[str, ...]
+    chosen: int
+
+    @property
+    def several(self) -> bool:
+        return len(self.numbers) > 1 or bool(self.junk)
+
+
+@lru_cache(maxsize=4096)
+def _cell_phones(value: str, region: str) -> _CellPhones | None:
+    """The numbers of a cell that is no one number; None when it holds none.
+
+    The cell is cut where people separate numbers (``PHONE_LIST``: "/", ",", "ou", a line
+    break...). A piece that is no number is cut between its digit groups only when every
+    part is then a number and one at least is valid ("0612345678 0698765432"); else it is
+    junk. Only cells that are not one number are asked about: "06 12 34 56 78" is never cut.
+    The number sent is the first mobile (see `_mobile_rank`).
+    """
+    numbers: dict[str, tuple[phonenumbers.PhoneNumber, int]] = {}
+    junk: list[str] = []
+    for piece in PHONE_LIST.split(value):
+        piece = piece.strip(" \t:.-")
+        if not any(c.isdigit() for c in piece):
+            continue
+        number, status = _read_one(piece, region)
+        found = [(number, status)] if number is not None and status != BAD_PHONE else None
+        if found is None:
+            found = _numbers_between_groups(piece, region)
+        if found is None:
+            junk.append(piece)
+            continue
+        for number, status in found:
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            numbers.setdefault(e164, (number, status))  # the same number twice is one
+    if not numbers:
+        return None
+    listed = tuple(numbers.values())
+    chosen = min(range(len(listed)), key=lambda n: (_mobile_rank(*listed[n], region), n))
+    return _CellPhones(listed, tuple(junk), chosen)
+
+
+#: A way to cut a piece into numbers: its score (valid numbers, -numbers) and the numbers.
+_Cut = tuple[tuple[int, int], list[tuple[phonenumbers.PhoneNumber, int]]]
+
+
+def _numbers_between_groups(
+    piece: str, region: str
+) -> list[tuple[phonenumbers.PhoneNumber, int]] | None:
+    """``piece`` as numbers made of whole digit groups ("06 12 34 56 78 07 11 22 33 44").
+
+    Every group must belong to a number and one number at least must be valid; among the
+    ways to cut it, the one with the most valid numbers, then the fewest numbers, wins.
+    None when there is no such cut.
+    """
+    groups = list(DIGIT_GROUP.finditer(piece))
+    if not 2 <= len(groups) <= MAX_GROUPS:
+        return None
+    sizes = [sum(c.isdigit() for c in g.group()) for g in groups]
+    # best[i]: the best cut of the groups from i on, scored (valid numbers, -numbers)
+    best: list[_Cut | None] = [None] * len(groups) + [((0, 0), [])]
+    for i in range(len(groups) - 1, -1, -1):
+        digits = 0
+        for j in range(i, len(groups)):
+            digits += sizes[j]
+            if digits > MAX_DIGITS:
+                break
+            rest = best[j + 1]
+            if rest is None or digits < MIN_DIGITS:
+                continue
+            number, status = _read_one(piece[groups[i].start() : groups[j].end()], region)
+            if number is None or status == BAD_PHONE:
+                continue
+            (valid, fewer), numbers = rest
+            score = (valid + (status == VALID_PHONE), fewer - 1)
+            current = best[i]
+            if current is None or score > current[0]:
+                best[i] = (score, [(number, status), *numbers])
+    cut = best[0]
+    if cut is None or len(cut[1]) < 2 or cut[0][0] == 0:
+        return None
+    return cut[1]
+
+
+def _mobile_rank(number: phonenumbers.PhoneNumber, status: int, region: str) -> int:
+    """How fit a number is to be the one sent: 0 for a mobile of the row's country, then
+    its other valid numbers (landlines, VoIP), its other possible ones, foreign numbers last.
+
+    The courier calls and texts the customer on the way: a mobile reaches them, an office
+    or home landline often does not, and a foreign number is dear to call (the recipient of
+    an order sent from abroad is the local number). The first number of a cell is usually
+    the customer's own: the first of the best rank is sent. A possible number counts as a
+    mobile in its country's mobile blocks (``MOBILE_BLOCKS``), where libphonenumber lags.
+    """
+    code = number.country_code or 0
+    foreign = 3 if code != phonenumbers.country_code_for_region(region) else 0
+    if status == VALID_PHONE:
+        return foreign + (0 if phonenumbers.number_type(number) in MOBILE_TYPES else 1)
+    country = phonenumbers.region_code_for_country_code(code)
+    national = phonenumbers.national_significant_number(number)
+    return foreign + (0 if national.startswith(MOBILE_BLOCKS.get(country, ())) else 2)
 
 
 def country_name(region: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from importer.model import Issue, Severity
@@ -21,6 +21,7 @@ from importer.normalize import (
     EMPTY_PHONE,
     MA_NUMBER,
     POSSIBLE_PHONE,
+    SEVERAL_PHONES,
     VALID_PHONE,
     NormalizeOptions,
     clean_custom_column,
@@ -694,3 +695,237 @@ def test_custom_data_entries_stop_at_99() -> None:
     added = [c for c in out.frame.columns if str(c).startswith("data:address_rest")]
     assert added == ["data:address_rest"]
     assert "could not be kept (no custom data entry left)" in issues[0].message
+
+
+# ----------------------------------------------------------------------------- several phones
+
+
+@pytest.mark.parametrize(
+    ("cell", "sent", "other"),
+    [
+        ("0612345678 / 0698765432", "0612345678", "0698765432"),
+        ("0612345678 - 0661112233", "0612345678", "0661112233"),
+        ("06 12 34 56 78 ou 07 11 22 33 44", "0612345678", "0711223344"),
+        ("+212612345678, 0522334455", "0612345678", "0522334455"),
+        ("0612345678\n0698765432", "0612345678", "0698765432"),
+        ("0612345678 0698765432", "0612345678", "0698765432"),
+        ("0612345678-0698765432", "0612345678", "0698765432"),
+        ("06 12 34 56 78 06 98 76 54 32", "0612345678", "0698765432"),
+        ("0612345678 ; +33 6 12 34 56 78", "0612345678", "+33612345678"),
+        ("0612345678 و 0698765432", "0612345678", "0698765432"),
+        # libphonenumber reads ";" and "," as an extension: never one glued number
+        ("0612345678;0698765432", "0612345678", "0698765432"),
+        ("0612345678, 698765432", "0612345678", "0698765432"),
+    ],
+)
+def test_a_cell_with_several_numbers_sends_one_and_keeps_the_other(
+    cell: str, sent: str, other: str
+) -> None:
+    frame = line_frame(phone=[cell, "0611111111"])
+    out, issues = normalize_lines(mapped_table(frame, {"phone": "Tél"}), NormalizeOptions())
+    assert out.frame["phone"].tolist() == [sent, "0611111111"]
+    assert out.frame["data:phone_2"].tolist() == [other, ""]
+    assert out.columns["data:phone_2"] == "Tél"
+    assert [(i.row, i.column, i.code, i.severity) for i in issues] == [
+        (5, "Tél", "several_phones", Severity.WARNING)
+    ]
+    message = issues[0].message
+    assert f"sent {sent}" in message and f"{other} is kept in custom data phone_2" in message
+
+
+def several(cell: str, fmt: str = "national", **custom: list[str]) -> tuple[Any, list[Issue]]:
+    """normalize_lines over one row whose phone cell is ``cell`` (column "Tél")."""
+    frame = line_frame(phone=[cell], **custom)
+    options = NormalizeOptions(phone_format=fmt)  # type: ignore[arg-type]
+    out, issues = normalize_lines(mapped_table(frame, {"phone": "Tél"}), options)
+    return out, issues
+
+
+def phones_kept(out: Any) -> dict[str, str]:
+    return {
+        str(c): out.frame[c].iloc[0] for c in out.frame.columns if str(c).startswith("data:phone")
+    }
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "06 12 34 56 78",
+        "06-12-34-56-78",
+        "06.12.34.56.78",
+        "(+212) 6 12 34 56 78",
+        "00212 612-345-678",
+        "+212 (0)6 12 34 56 78",
+        "06  12 34 56 78",
+        "06 12 34 56 78 (whatsapp)",
+        "tel: 0612345678",
+        "0612345678 / 06 12 34 56 78",  # one number written twice
+    ],
+)
+def test_one_number_with_separators_is_never_cut(cell: str) -> None:
+    out, status = read_phone_column(text([cell]))
+    assert (out.iloc[0], int(status[0])) == ("0612345678", VALID_PHONE)
+    result, issues = several(cell)
+    assert result.frame["phone"].tolist() == ["0612345678"]
+    assert phones_kept(result) == {} and issues == []
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "06 12 34 56 78 9",  # a digit too many, not a second number
+        "0612345678 9",
+        "06123456780698765432",  # no separator: not cut inside a digit group
+        "123 456 789 123 456 789",  # two possible lengths, nothing valid
+        "06 12 / 07 11",
+    ],
+)
+def test_digits_that_are_not_several_numbers_stay_an_error(cell: str) -> None:
+    out, status = read_phone_column(text([cell]))
+    assert (out.iloc[0], int(status[0])) == ("", BAD_PHONE)
+    _, issues = several(cell)
+    assert [i.code for i in issues] == ["invalid_phone"]
+
+
+def test_several_numbers_have_their_own_status() -> None:
+    cells = ["0612345678 / 0698765432", "0612345678", "06 12", "0612345678 / 06 12"]
+    out, status = read_phone_column(text(cells))
+    assert out.tolist() == ["0612345678", "0612345678", "", "0612345678"]
+    assert status.tolist() == [SEVERAL_PHONES, VALID_PHONE, BAD_PHONE, SEVERAL_PHONES]
+    _, bad = normalize_phone_column(text(cells))
+    assert bad.tolist() == [False, False, True, False]
+
+
+def test_a_valid_number_beside_junk_is_sent_and_the_junk_named() -> None:
+    out, issues = several("0612345678 / 06 12")
+    assert out.frame["phone"].tolist() == ["0612345678"]
+    assert phones_kept(out) == {}
+    assert [(i.code, i.severity) for i in issues] == [("several_phones", Severity.WARNING)]
+    assert "sent 0612345678" in issues[0].message
+    assert "; '06 12' is too short for a phone number in Morocco (4 digits" in issues[0].message
+    assert issues[0].message.endswith("0612345678 has 10): left out.")
+
+
+def test_a_mobile_is_sent_before_a_landline() -> None:
+    out, issues = several("0522334455 / 0612345678")
+    assert out.frame["phone"].tolist() == ["0612345678"]
+    assert phones_kept(out) == {"data:phone_2": "0522334455"}
+    assert "sent 0612345678, the first mobile number in Morocco" in issues[0].message
+
+
+def test_only_landlines_send_the_first() -> None:
+    out, _ = several("0522334455 / 0537112233")
+    assert out.frame["phone"].tolist() == ["0522334455"]
+    assert phones_kept(out) == {"data:phone_2": "0537112233"}
+
+
+def test_an_unlisted_number_in_a_mobile_block_is_a_mobile() -> None:
+    # 0729 is a Moroccan mobile libphonenumber does not list yet: it beats a landline
+    out, issues = several("0522334455 / 0729123456")
+    assert out.frame["phone"].tolist() == ["0729123456"]
+    assert phones_kept(out) == {"data:phone_2": "0522334455"}
+    assert "in no range libphonenumber lists as assigned" in issues[0].message
+    out, issues = several("0729123456 / 0612345678")  # both mobiles: the first
+    assert out.frame["phone"].tolist() == ["0729123456"]
+    assert phones_kept(out) == {"data:phone_2": "0612345678"}
+
+
+def test_a_local_number_is_sent_before_a_foreign_one() -> None:
+    out, issues = several("+33 6 12 34 56 78 / 0612345678")
+    assert out.frame["phone"].tolist() == ["0612345678"]
+    assert phones_kept(out) == {"data:phone_2": "+33612345678"}
+    assert "the first mobile number in Morocco" in issues[0].message
+
+
+def test_every_other_number_is_kept_written_like_the_sent_one() -> None:
+    cell = "0612345678; 06 98 76 54 32; +212 661-112233"
+    out, issues = several(cell, "e164")
+    assert out.frame["phone"].tolist() == ["+212612345678"]
+    assert phones_kept(out) == {"data:phone_2": "+212698765432", "data:phone_3": "+212661112233"}
+    assert out.columns["data:phone_3"] == "Tél"
+    assert "+212698765432, +212661112233 are kept in custom data phone_2, phone_3" in (
+        issues[0].message
+    )
+
+
+def test_other_numbers_take_phone_keys_no_column_uses() -> None:
+    out, issues = several("0612345678 / 0698765432", **{"data:phone_2": ["a note"]})
+    assert phones_kept(out) == {"data:phone_2": "a note", "data:phone_3": "0698765432"}
+    assert "kept in custom data phone_3" in issues[0].message
+
+
+def test_other_numbers_stop_at_99_custom_entries() -> None:
+    custom = {f"data:k{n}": ["v"] for n in range(98)}
+    out, issues = several("0612345678 / 0698765432 / 0661112233", **custom)
+    assert out.frame["phone"].tolist() == ["0612345678"]
+    assert phones_kept(out) == {"data:phone_2": "0698765432"}
+    assert "0661112233 could not be kept (no custom data entry left)" in issues[0].message
+    custom["data:k98"] = ["v"]
+    out, issues = several("0612345678 / 0698765432", **custom)
+    assert phones_kept(out) == {}
+    assert "0698765432 could not be kept" in issues[0].message
+
+
+def test_several_numbers_of_the_row_country() -> None:
+    mapped = shopify_table(
+        **{"Shipping Phone": ["064 904 0482 / 082 123 4567"], "Shipping Country": ["ZA"]}
+    )
+    out, issues = normalize_lines(mapped, NormalizeOptions())
+    assert out.frame["phone"].tolist() == ["+27649040482"]
+    assert phones_kept(out) == {"data:phone_2": "+27821234567"}
+    assert [(i.column, i.code) for i in issues] == [("Shipping Phone", "several_phones")]
+
+
+def test_a_cell_with_several_numbers_is_not_replaced_by_a_fallback() -> None:
+    mapped = shopify_table(
+        **{
+            "Name": ["#1", "#2"],
+            "Shipping Phone": ["0612345678 / 0698765432", "06 12"],
+            "Billing Phone": ["0611111111", "0622222222 - 0633333333"],
+        }
+    )
+    out, issues = normalize_lines(mapped, NormalizeOptions())
+    assert out.frame["phone"].tolist() == ["0612345678", "0622222222"]
+    assert out.frame["data:phone_2"].tolist() == ["0698765432", "0633333333"]
+    assert [(i.row, i.column, i.code) for i in issues] == [
+        (2, "Shipping Phone", "several_phones"),
+        (3, "Shipping Phone", "phone_fallback"),
+        (3, "Billing Phone", "several_phones"),
+    ]
+    assert "sent 0622222222 from Billing Phone instead" in issues[1].message
+
+
+#: Layouts a number keeps inside a cell listing several (spreadsheet wrappers and float
+#: leftovers wrap a whole cell, never one of its numbers).
+LISTED_LAYOUTS = [*LAYOUTS[:10], *LAYOUTS[13:]]
+LIST_SEPARATORS = [
+    " / ", "/", ", ", ",", "; ", " - ", "-", " ", "  ", "\n", "\r\n", " ou ", " or ",
+    " و ", " | ", " & ", " et ",
+]  # fmt: skip
+MA_MOBILE = MA_NATIONAL.filter(
+    lambda n: (
+        phonenumbers.number_type(phonenumbers.parse("0" + n, "MA"))
+        == phonenumbers.PhoneNumberType.MOBILE
+    )
+)
+
+
+@settings(deadline=None)
+@given(
+    MA_MOBILE,
+    MA_MOBILE,
+    st.sampled_from(range(len(LISTED_LAYOUTS))),
+    st.sampled_from(range(len(LISTED_LAYOUTS))),
+    st.sampled_from(LIST_SEPARATORS),
+)
+def test_two_mobiles_in_any_layout_send_the_first_and_keep_the_second(
+    first: str, second: str, one: int, two: int, separator: str
+) -> None:
+    cell = LISTED_LAYOUTS[one](first) + separator + LISTED_LAYOUTS[two](second)
+    out, issues = several(cell)
+    assert out.frame["phone"].tolist() == ["0" + first]
+    if first == second:
+        assert phones_kept(out) == {} and issues == []
+    else:
+        assert phones_kept(out) == {"data:phone_2": "0" + second}
+        assert [i.code for i in issues] == ["several_phones"]
