@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from importer.cli import ExitStatus, main
-from importer.pipeline import SourceOptions, prepare_file
+from importer.pipeline import SourceOptions, check_file, prepare_file
 from importer.report import read_report
 from importer.sandbox import RunningSandbox
 from tests.conftest import TEST_TOKEN, serve_sandbox
@@ -329,6 +329,47 @@ def test_a_region_that_is_no_country_is_refused(
     source = write_csv(tmp_path / "orders_export.csv", SHOPIFY, shopify_rows())
     result = CliRunner().invoke(main, ["check", str(source), "--region", option])
     assert result.exit_code == status and words in result.output
+
+
+def test_a_cell_with_several_phones_sends_one_and_says_where_the_others_are(
+    tmp_path: Path,
+) -> None:
+    header = ["Nom complet", "Téléphone", "Ville", "Adresse", "SKU", "Qté", "Prix"]
+    phones = ["0612345678 / 0698765432", "0522334455\n0661112233", "06 12 34 56 78", "06 12 / 07"]
+    rows = [
+        {"Nom complet": f"Client {n}", "Téléphone": phone, "Ville": "Rabat",
+         "Adresse": "3 Rue Fès", "SKU": "SKU-001", "Qté": "1", "Prix": "80"}
+        for n, phone in enumerate(phones)
+    ]  # fmt: skip
+    source = write_csv(tmp_path / "commandes.csv", header, rows)
+    report = tmp_path / "report.csv"
+    result = check_file(source, SourceOptions(catalog_file=CATALOG), report)
+    assert (result.summary.valid, result.summary.invalid) == (3, 1)
+    assert [(c.code, c.rows) for c in result.summary.issues if c.code == "several_phones"] == [
+        ("several_phones", 2)
+    ]
+    lines = report_by_row(report)
+    assert [line["Outcome"] for line in lines.values()] == ["valid"] * 3 + ["invalid"]
+    assert lines["2"]["Warnings"] == (
+        "Téléphone: '0612345678 / 0698765432' holds several phone numbers: sent 0612345678; "
+        "0698765432 is kept in custom data phone_2."
+    )
+    # two lines in one cell; the mobile is sent, not the landline written first
+    assert lines["3"]["Téléphone"] == "0522334455\n0661112233"
+    assert (
+        "sent 0661112233, the first mobile number in Morocco; 0522334455 is kept in custom "
+        "data phone_2" in lines["3"]["Warnings"]
+    )
+    assert lines["4"]["Warnings"] == ""  # one number with spaces is one number
+    assert "Téléphone: '06 12 / 07'" in lines["5"]["Errors"]
+
+    leads = prepare_file(source, SourceOptions(catalog_file=CATALOG)).leads
+    kept = [(lead.phone, [(e.key, e.value) for e in lead.data]) for lead in leads]
+    assert kept == [
+        ("0612345678", [("phone_2", "0698765432")]),
+        ("0661112233", [("phone_2", "0522334455")]),
+        ("0612345678", []),
+    ]
 
 
 # ----------------------------------------------------------------------------- real exports
