@@ -182,13 +182,15 @@ class RowOutcomes(Sequence[RowOutcome]):
     A million-row check would otherwise build a million `RowOutcome` objects; here only the
     rows with something to say (errors, cells at fault) carry one, in `details`. Indexing
     still gives a `RowOutcome` for any row, so it reads like the list it stands for.
+    ``rows`` may be a list or a numpy array of row numbers (the pipeline gives the table's
+    index as one: the report checks and writes it without a million Python ints).
     """
 
     __slots__ = ("details", "outcomes", "refs", "rows")
 
     def __init__(
         self,
-        rows: list[int],
+        rows: Sequence[int],
         outcomes: list[Outcome],
         refs: list[str | None],
         details: dict[int, RowOutcome],
@@ -221,7 +223,7 @@ class RowOutcomes(Sequence[RowOutcome]):
     def __getitem__(self, index: int | slice) -> RowOutcome | Sequence[RowOutcome]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        row = self.rows[index]
+        row = int(self.rows[index])
         found = self.details.get(row)
         if found is not None:
             return found

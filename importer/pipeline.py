@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -313,7 +313,7 @@ def check_file(
     prepared = prepare_file(path, options)
     with paused_gc():
         valid = prepared.grouped.kept_rows()
-        rows = _row_outcomes(prepared, LeadRows.all_with(valid.tolist(), Outcome.VALID))
+        rows = _row_outcomes(prepared, LeadRows.all_with(valid, Outcome.VALID))
     summary = Summary(
         file=str(path),
         rows=len(prepared.table.frame),
@@ -554,7 +554,7 @@ class LeadRows:
     """The leads that went somewhere: their rows, and each lead's outcome and ref."""
 
     def __init__(self) -> None:
-        self.rows: list[int] = []
+        self.rows: Any = []  # a list while leads are added; any sequence of row numbers
         self.sizes: list[int] = []  # rows per lead, to spread each lead's values over its rows
         self.outcomes: list[Outcome] = []
         self.refs: list[str | None] = []
@@ -567,7 +567,7 @@ class LeadRows:
         self.refs.append(ref)
 
     @classmethod
-    def all_with(cls, rows: list[int], outcome: Outcome) -> LeadRows:
+    def all_with(cls, rows: Sequence[int] | np.ndarray, outcome: Outcome) -> LeadRows:
         """The rows of leads that all went the same way (a check: every clean order valid)."""
         placed = cls()
         placed.rows = rows
@@ -607,14 +607,16 @@ def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
     index = prepared.table.frame.index
     outcomes = np.full(len(index), None, dtype=object)
     refs = np.full(len(index), None, dtype=object)
-    if placed.rows:
-        at = index.get_indexer(pd.Index(placed.rows))
+    unplaced = np.ones(len(index), dtype=bool)
+    if len(placed.rows):
+        at = index.get_indexer(pd.Index(np.asarray(placed.rows, dtype=np.int64), copy=False))
         outcomes[at] = placed.per_row(placed.outcomes)
         refs[at] = placed.per_row(placed.refs)
+        unplaced[at] = False
     issues_of: dict[int, tuple[Issue, ...]] = dict(prepared.issues)
     error = Severity.ERROR
     wrong = {row for row, found in issues_of.items() for i in found if i.severity is error}
-    for row in index[pd.isna(outcomes)].tolist():
+    for row in index[unplaced].tolist():
         if row not in wrong:
             lost = Issue(row, None, "not_a_lead", "This row did not become part of any lead.")
             issues_of[row] = (*issues_of.get(row, ()), lost)
@@ -643,7 +645,10 @@ def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
         },
     )
     return RowOutcomes(
-        index.tolist(), outcomes.tolist(), refs.tolist(), dict(zip(known, details, strict=True))
+        cast(Sequence[int], index.to_numpy(dtype=np.int64)),
+        outcomes.tolist(),
+        refs.tolist(),
+        dict(zip(known, details, strict=True)),
     )
 
 

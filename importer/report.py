@@ -18,6 +18,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
@@ -263,9 +264,11 @@ def _original_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _outcomes_in_source_order(index: pd.Index, outcomes: Sequence[RowOutcome]) -> RowOutcomes:
-    rows = index.tolist()
-    if isinstance(outcomes, RowOutcomes) and outcomes.rows == rows:
+    if isinstance(outcomes, RowOutcomes) and np.array_equal(
+        np.asarray(outcomes.rows, dtype=np.int64), index.to_numpy(dtype=np.int64)
+    ):
         return outcomes  # the pipeline's columns, already one per row in source order
+    rows = index.tolist()
     by_row: dict[int, RowOutcome] = {}
     for outcome in outcomes:
         if outcome.row in by_row:

@@ -145,7 +145,7 @@ def _prepared_with(tmp_path: Path, issues: dict[int, tuple[Issue, ...]]) -> Prep
 
 def _all_valid(prepared: Prepared) -> LeadRows:
     """What a check places: the rows of every clean order, valid."""
-    return LeadRows.all_with(prepared.grouped.kept_rows().tolist(), Outcome.VALID)
+    return LeadRows.all_with(prepared.grouped.kept_rows(), Outcome.VALID)
 
 
 def test_a_row_with_warnings_keeps_its_outcome_and_says_what_was_noticed(tmp_path: Path) -> None:
