@@ -207,8 +207,13 @@ def first_filled(values: pd.Series, codes: np.ndarray, n_orders: int) -> np.ndar
     return found_at
 
 
+def order_layout(frame: pd.DataFrame) -> OrderLayout:
+    """Where each order's rows are (``order_numbers``): made once, for validation and grouping."""
+    return OrderLayout.of(*order_numbers(frame))
+
+
 @dataclass(frozen=True)
-class _Layout:
+class OrderLayout:
     """Where each order's rows are: row positions sorted by order, source order inside one."""
 
     codes: np.ndarray  # order number of each row position
@@ -222,7 +227,7 @@ class _Layout:
     multi_by_order: np.ndarray  # the same positions, order after order
 
     @classmethod
-    def of(cls, codes: np.ndarray, count: int) -> _Layout:
+    def of(cls, codes: np.ndarray, count: int) -> OrderLayout:
         by_order = np.argsort(codes, kind="stable")
         sizes = np.bincount(codes, minlength=count)
         starts = np.cumsum(sizes) - sizes
@@ -329,7 +334,7 @@ def _conflicts(
     values: pa.Array,
     filled: np.ndarray,
     chosen: np.ndarray,
-    layout: _Layout,
+    layout: OrderLayout,
     label: str,
     column: str,
     keys_and_rows: tuple[pa.Array, np.ndarray],
@@ -426,6 +431,7 @@ def group_leads(
     mapped: MappedTable,
     bad_rows: Mapping[int, Sequence[Issue]] | set[int] | frozenset[int],
     catalog: Catalog | None = None,
+    layout: OrderLayout | None = None,
 ) -> GroupResult:
     """Rows -> leads. Rows sharing a non-empty order key are one lead, in source order.
 
@@ -449,7 +455,7 @@ def group_leads(
     if isinstance(bad_rows, Mapping):
         known_bad = {row for row in known_bad if bad_rows[row]}
     with _no_cyclic_gc():
-        grouping = _Grouping(mapped, known_bad, catalog)
+        grouping = _Grouping(mapped, known_bad, catalog, layout)
         keep, issues, checked = grouping.screen()
     return GroupResult(grouping, keep, tuple(issues), checked)
 
@@ -469,12 +475,18 @@ def _no_cyclic_gc() -> Iterator[None]:
 class _Grouping:
     """One grouping run: whole columns at once, a Python loop only over the few bad orders."""
 
-    def __init__(self, mapped: MappedTable, known_bad: set[int], catalog: Catalog | None) -> None:
+    def __init__(
+        self,
+        mapped: MappedTable,
+        known_bad: set[int],
+        catalog: Catalog | None,
+        layout: OrderLayout | None = None,
+    ) -> None:
         self.frame = frame = mapped.frame
         self.columns = mapped.columns
         self.catalog = catalog
         self.known_bad = known_bad
-        self.layout = _Layout.of(*order_numbers(frame))
+        self.layout = layout if layout is not None else order_layout(frame)
         self.row_numbers = np.asarray(frame.index, dtype=np.int64)
         self.bad = np.isin(
             self.row_numbers, np.fromiter(known_bad, dtype=np.int64, count=len(known_bad))
@@ -805,7 +817,7 @@ def _json_numbers(numbers: np.ndarray, codes: np.ndarray) -> pa.Array:
     return pa.array(literals, type=pa.large_string()).take(dense)
 
 
-def _fill_multi(per_order: list[Any], sorted_values: np.ndarray, layout: _Layout) -> None:
+def _fill_multi(per_order: list[Any], sorted_values: np.ndarray, layout: OrderLayout) -> None:
     """Put the tuple of its rows' values in each multi-row order's place in ``per_order``.
 
     ``sorted_values`` are per row, laid out like ``layout.by_order``. Orders of one size

@@ -19,7 +19,7 @@ import phonenumbers
 
 from importer.amounts import AMOUNT_MODES, AmountMode, AmountOptions, amount_default, settle_amounts
 from importer.errors import ConfigError, MappingError, SettingsError
-from importer.group import ORDER_INVALID, GroupResult, group_leads
+from importer.group import ORDER_INVALID, GroupResult, group_leads, order_layout
 from importer.mapping import (
     MappedTable,
     apply_mapping,
@@ -194,10 +194,12 @@ def _prepare(
     mapped = settled.mapped
     # one problem, one message: validation is told which cells were reported already
     reported = [*table.issues, *unpacked.issues, *found, *settled.issues]
-    on_lines = [*reported, *validate_lines(mapped, reported)]
+    layout = order_layout(mapped.frame)  # where each order's rows are, for both stages
+    on_lines = [*reported, *validate_lines(mapped, reported, layout)]
     line_issues = _strictly(on_lines, options.strict)
     # only errors hold an order back: a row with warnings is sent, and says so in the report
-    grouped = group_leads(mapped, _by_row(i for i in line_issues if i.is_error), catalog)
+    errors = _by_row(i for i in line_issues if i.is_error)
+    grouped = group_leads(mapped, errors, catalog, layout)
     lead_issues = _strictly(
         validate_orders(grouped.facts(), catalog, mapped.columns), options.strict
     )

@@ -14,7 +14,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 from importer.catalog import Catalog as Catalog
 from importer.catalog import CatalogError as CatalogError
 from importer.catalog import load_catalog as load_catalog
-from importer.group import OrderFacts, order_numbers
+from importer.group import OrderFacts, OrderLayout, order_layout
 from importer.mapping import MappedTable
 from importer.model import CUSTOM_PREFIX, Issue, Lead
 from schemas.leads import (
@@ -145,7 +145,9 @@ def _text_column(frame: pd.DataFrame, name: str) -> pd.Series:
 # ------------------------------------------------------------------------------ lines
 
 
-def validate_lines(mapped: MappedTable, reported: Iterable[Issue] = ()) -> list[Issue]:
+def validate_lines(
+    mapped: MappedTable, reported: Iterable[Issue] = (), layout: OrderLayout | None = None
+) -> list[Issue]:
     """Every broken field rule of the table, as issues on the user's rows and columns.
 
     Product fields (sku, quantity, total) are checked on every line. Lead fields and custom
@@ -194,10 +196,8 @@ def validate_lines(mapped: MappedTable, reported: Iterable[Issue] = ()) -> list[
         issues.append(Issue(row, where(column), code, message))
 
     # --- lead fields and custom data, per order
-    codes, n_orders = order_numbers(frame)
-    first_row = np.empty(n_orders, dtype=np.int64)
-    is_first = ~pd.Series(codes).duplicated().to_numpy()
-    first_row[codes[is_first]] = np.flatnonzero(is_first)
+    layout = layout if layout is not None else order_layout(frame)
+    codes, n_orders, first_row = layout.codes, layout.count, layout.first
 
     per_order: dict[str, pd.Series] = {}
     where_found: dict[str, np.ndarray] = {}
