@@ -219,3 +219,47 @@ def _comparable(summary: dict[str, Any]) -> dict[str, Any]:
         "report": None,
         "issues": sorted(summary["issues"], key=lambda i: (-i["rows"], json.dumps(i))),
     }
+
+
+# Prints the Arrow memory pool a `wedocod check` ran with, and the ones this pyarrow has.
+POOL_PROBE = """
+import json, sys
+sys.argv = ["wedocod", "check", sys.argv[1], "--report", sys.argv[2]]
+from importer.cli import program
+try:
+    program()
+except SystemExit:
+    pass
+import pyarrow
+print(json.dumps([pyarrow.default_memory_pool().backend_name,
+                  pyarrow.supported_memory_backends()]))
+"""
+
+
+@pytest.mark.parametrize("chosen", [None, "system"])
+def test_the_program_takes_arrows_buffers_from_jemalloc_unless_told(
+    tmp_path: Path, chosen: str | None
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            POOL_PROBE,
+            str(SAMPLES / "wedocod_native.csv"),
+            str(tmp_path / "report.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )
+    pool, supported = json.loads(done.stdout.strip().splitlines()[-1])
+    if chosen:
+        assert pool == chosen
+    else:
+        assert pool == ("jemalloc" if "jemalloc" in supported else "mimalloc")
+    assert (tmp_path / "report.csv").exists()

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from enum import IntEnum
 from functools import wraps
 from pathlib import Path
@@ -82,6 +82,23 @@ def loading() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+        _arrow_allocator()
+
+
+def _arrow_allocator() -> None:
+    """Arrow's buffers from jemalloc rather than its default mimalloc, in the `wedocod` process.
+
+    mimalloc hands the big buffers of a million-row file back to the system within
+    milliseconds and faults them in again for the next column: on the 1M-row check that was
+    2 s of kernel time, jemalloc 0.9 s (4.7 s -> 4.0 s in all, about the same peak memory).
+    Only where pyarrow has jemalloc (Linux wheels), and never over the user's own
+    ``ARROW_DEFAULT_MEMORY_POOL``.
+    """
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is None or os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    with suppress(NotImplementedError, AttributeError):  # built without jemalloc: mimalloc
+        pyarrow.set_memory_pool(pyarrow.jemalloc_memory_pool())
 
 
 class ExitStatus(IntEnum):
