@@ -308,9 +308,16 @@ def _settle_phones(
     found = status[unsettled].copy()
     sent = phones.iloc[unsettled].to_numpy(dtype=object).copy()
     here = [str(cells[source[n]][n]) for n in range(len(unsettled))]
+    # looked at for each cell below: as lists, not one pandas lookup per cell
+    row_at = rows[unsettled].tolist()
+    region_list = (
+        [default] * len(unsettled)
+        if regions is None
+        else [str(r) or default for r in regions.iloc[unsettled].tolist()]
+    )
 
     def region_at(n: int) -> str:
-        return region_of(int(unsettled[n]))
+        return region_list[n]
 
     def column_of(n: int) -> str:
         return header(choices, int(source[n]))
@@ -372,20 +379,18 @@ def _settle_phones(
     if bad.any() and "order_key" in frame.columns:
         # one phone is sent per order: a bad cell on another row than it is not needed
         first_phone[bad] = _first_phone_of_order(frame["order_key"], result, unsettled[bad])
+    unlisted: dict[tuple[str, str, str], str] = {}  # an order's phone repeats on its lines
     for n in np.flatnonzero(~replaced).tolist():
-        row, column, cell, region = int(rows[unsettled[n]]), column_of(n), here[n], region_at(n)
+        row, column, cell, region = int(row_at[n]), column_of(n), here[n], region_at(n)
         if found[n] == POSSIBLE_PHONE:
-            issues.append(
-                Issue(
-                    row,
-                    column,
-                    "unlisted_phone",
+            said = unlisted.get((cell, region, sent[n]))
+            if said is None:
+                said = unlisted[cell, region, sent[n]] = (
                     f"'{cell}' has the length of a {country_name(region)} phone number but is "
                     "in no range libphonenumber lists as assigned (its data lags new "
-                    f"allocations); sent as {sent[n]}: check that it is right.",
-                    Severity.WARNING,
+                    f"allocations); sent as {sent[n]}: check that it is right."
                 )
-            )
+            issues.append(Issue(row, column, "unlisted_phone", said, Severity.WARNING))
         elif first_phone[n] >= 0:
             other = int(first_phone[n])
             issues.append(
@@ -558,6 +563,9 @@ def _free_key(frame: pd.DataFrame, key: str) -> str:
     return candidate
 
 
+WARNING = Severity.WARNING
+
+
 def fit_text_limits(frame: pd.DataFrame, columns: dict[str, str]) -> list[Issue]:
     """Shorten what would break a 100-character limit instead of holding the order back.
 
@@ -609,7 +617,12 @@ def fit_text_limits(frame: pd.DataFrame, columns: dict[str, str]) -> list[Issue]
         heads = pa.array([h for h, _ in cut], pa.large_string())
         frame[field] = _from_arrow(pc.replace_with_mask(array, mask, heads), frame.index)
         rows = frame.index[long].tolist()
+        source = columns.get(field, field)
+        told: dict[str, str] = {}  # an order's text repeats on its lines: said alike
         for row, text, (kept, _), (pieces, left) in zip(rows, texts, cut, rests, strict=True):
+            if text in told:
+                issues.append(Issue(int(row), source, "text_shortened", told[text], WARNING))
+                continue
             placed = pieces[: len(keys)]
             lost = left + sum(len(p) for p in pieces[len(keys) :])
             where = ", ".join(keys[: len(placed)])
@@ -623,15 +636,8 @@ def fit_text_limits(frame: pd.DataFrame, columns: dict[str, str]) -> list[Issue]
                 message += f"; the next {sum(len(p) for p in placed)} are in custom data {where}"
             if lost:
                 message += f"; the last {lost} could not be kept (no custom data entry left)"
-            issues.append(
-                Issue(
-                    int(row),
-                    columns.get(field, field),
-                    "text_shortened",
-                    message + ".",
-                    Severity.WARNING,
-                )
-            )
+            told[text] = message = message + "."
+            issues.append(Issue(int(row), source, "text_shortened", message, WARNING))
     return issues
 
 

@@ -625,25 +625,30 @@ def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
             wrong.add(row)
     for row, server_issues in placed.server.items():
         issues_of[row] = (*issues_of.get(row, ()), *server_issues)
-    known = [row for row in issues_of if row in index]
-    positions = index.get_indexer(pd.Index(known, dtype=np.int64))
-    held = np.fromiter(
-        (row in wrong and row not in placed.server for row in known), dtype=bool, count=len(known)
-    )
+    said = np.fromiter(issues_of, dtype=np.int64, count=len(issues_of))
+    positions = index.get_indexer(pd.Index(said, copy=False))
+    inside = positions >= 0  # issues about rows the table has (not the whole file's)
+    rows = said[inside]
+    known: list[int] = rows.tolist()
+    positions = positions[inside]
+    # held: a row with an error, unless the server has spoken about it (then it was sent)
+    held = np.isin(rows, np.fromiter(wrong, dtype=np.int64, count=len(wrong)))
+    if placed.server:
+        held &= ~np.isin(rows, np.fromiter(placed.server, dtype=np.int64))
     outcomes[positions[held]] = Outcome.INVALID
     kept = outcomes[positions]
     given = refs[positions]
     given[held] = None
-    faulty = _FaultColumns()
     found = [issues_of[row] for row in known]
     details = frozen_objects(
         RowOutcome,
         {
             "row": known,
-            "outcome": [Outcome(o) for o in kept.tolist()],
+            # placed and held rows carry Outcome members already; anything else is made one
+            "outcome": [o if type(o) is Outcome else Outcome(o) for o in kept.tolist()],
             "ref": given.tolist(),
             "errors": found,
-            "columns": list(map(faulty.of, found)),
+            "columns": _fault_columns(found),
         },
     )
     return RowOutcomes(
@@ -654,23 +659,18 @@ def _row_outcomes(prepared: Prepared, placed: LeadRows) -> RowOutcomes:
     )
 
 
-class _FaultColumns:
-    """Source headers at fault in a row's issues; an issue's column may name several joined
-    headers (``A + B``). Remembered per column: most rows repeat a few."""
-
-    def __init__(self) -> None:
-        self._one: dict[str | None, frozenset[str]] = {None: frozenset()}
-
-    def _parts(self, column: str | None) -> frozenset[str]:
-        found = self._one.get(column)
-        if found is None:
-            assert column is not None
-            found = self._one[column] = frozenset(
-                part.strip() for part in column.split(" + ") if column
-            )
-        return found
-
-    def of(self, issues: tuple[Issue, ...]) -> frozenset[str]:
-        if len(issues) == 1:
-            return self._parts(issues[0].column)
-        return frozenset().union(*(self._parts(i.column) for i in issues))
+def _fault_columns(found: list[tuple[Issue, ...]]) -> list[frozenset[str]]:
+    """The source headers at fault in each row's issues; an issue's column may name several
+    joined headers (``A + B``). Made once per distinct column: most rows repeat a few."""
+    parts: dict[str | None, frozenset[str]] = {None: frozenset(), "": frozenset()}
+    for issues in found:
+        for issue in issues:
+            if issue.column not in parts:
+                assert issue.column is not None
+                parts[issue.column] = frozenset(p.strip() for p in issue.column.split(" + "))
+    return [
+        parts[issues[0].column]
+        if len(issues) == 1
+        else frozenset().union(*(parts[i.column] for i in issues))
+        for issues in found
+    ]
