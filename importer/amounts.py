@@ -213,7 +213,7 @@ class _Settling:
         self.narrowed = narrowed  # the table holds only the orders that have a free line
         self.mapped = mapped
         self.mode = options.mode
-        self.frame = mapped.frame.copy()
+        self.frame = mapped.frame.copy(deep=False)  # columns are replaced, never changed in place
         self.columns = dict(mapped.columns)
         self.rows = np.asarray(self.frame.index, dtype=np.int64)
         self.issues: list[Issue] = []
