@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from json.encoder import encode_basestring
@@ -26,6 +24,7 @@ from importer.model import (
     Lead,
     Product,
     frozen_objects,
+    paused_gc,
 )
 
 if TYPE_CHECKING:
@@ -454,22 +453,10 @@ def group_leads(
     known_bad = set(bad_rows.keys()) if isinstance(bad_rows, Mapping) else set(bad_rows)
     if isinstance(bad_rows, Mapping):
         known_bad = {row for row in known_bad if bad_rows[row]}
-    with _no_cyclic_gc():
+    with paused_gc():
         grouping = _Grouping(mapped, known_bad, catalog, layout)
         keep, issues, checked = grouping.screen()
     return GroupResult(grouping, keep, tuple(issues), checked)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Millions of small frozen objects: the cyclic GC would rescan them all again and again."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Grouping:
@@ -550,14 +537,17 @@ class _Grouping:
             counts += _filled(column)
         return counts
 
+    def plain_rows(self) -> np.ndarray:
+        """Rows that need no closer look: not bad, and with a SKU, a quantity and a total."""
+        return np.asarray(
+            ~(self.bad | ~_filled(self.skus) | _missing(self.quantities) | _missing(self.totals))
+        )
+
     def screen(self) -> tuple[np.ndarray, list[Issue], _Checked]:
         """Which orders are clean, the issues of the others, and the orders that needed a
         closer look (``check_orders``)."""
         layout = self.layout
-        # A row needs a closer look when it is bad or lacks a product field.
-        plain = ~(
-            self.bad | ~_filled(self.skus) | _missing(self.quantities) | _missing(self.totals)
-        )
+        plain = self.plain_rows()
         troubled = np.zeros(layout.count, dtype=bool)
         troubled[layout.codes[~plain]] = True
         troubled[list(self.conflicts)] = True
@@ -571,7 +561,7 @@ class _Grouping:
         self, keep: np.ndarray, lines_of: dict[int, tuple[list[tuple[str, Any, Any]], bool]]
     ) -> tuple[Lead, ...]:
         """The leads of the orders ``keep`` says are clean, in file order."""
-        with _no_cyclic_gc():
+        with paused_gc():
             return self._leads(keep, lines_of)
 
     def _leads(
@@ -580,7 +570,7 @@ class _Grouping:
         layout = self.layout
         no_quantity = _missing(self.quantities)
         no_total = _missing(self.totals)
-        plain = ~(self.bad | ~_filled(self.skus) | no_quantity | no_total)
+        plain = self.plain_rows()
         line_codes = _combined(
             [
                 _text_codes(self.skus),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import repeat
@@ -332,3 +334,19 @@ def frozen_objects(cls: type[T], fields: dict[str, list[Any]]) -> list[T]:
     for name, slot in zip(names, slots, strict=True):
         deque(map(slot.__set__, objects, fields[name]), maxlen=0)
     return objects
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic GC while hundreds of thousands of small objects are alive and being built on.
+
+    Each full collection would walk every one of them again (measured: 0.6 s of a 1M-row
+    check); what these stages allocate is freed by reference counting anyway.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
